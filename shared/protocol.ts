@@ -1,0 +1,146 @@
+/**
+ * Wire types of the socket API (contract.md "The socket API"). Both the daemon and the client
+ * import these; nothing here may import from daemon/ or client/.
+ */
+
+/** Every route lives under this prefix. */
+export const API_PREFIX = '/v1';
+
+/** Largest request body the daemon reads, in bytes. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** The `min_ttl` a token request gets when it names none, in seconds. */
+export const DEFAULT_MIN_TTL_S = 60;
+
+/** Credential kinds. */
+export type CredentialKind = 'api_key' | 'oauth';
+
+/** OAuth grants a credential can use. */
+export type GrantType = 'authorization_code' | 'device_code' | 'client_credentials';
+
+/** The grants, as a list for validation. */
+export const GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'device_code', 'client_credentials'];
+
+/** Credential state in the status object. */
+export type CredentialState = 'ready' | 'needs_login' | 'error';
+
+/** `GET /v1/health`. */
+export interface HealthResponse {
+  status: 'ok';
+  version: string;
+}
+
+/** The token object. */
+export interface TokenResponse {
+  access_token: string;
+  token_type: string;
+  expires_at: string | null;
+  scope: string | null;
+}
+
+/** The last error recorded against a credential. */
+export interface LastError {
+  code: string;
+  message: string;
+  at: string;
+}
+
+/** One credential's entry in the status object; never holds a secret. */
+export interface CredentialStatus {
+  name: string;
+  kind: CredentialKind;
+  state: CredentialState;
+  grant: GrantType | null;
+  issuer: string | null;
+  scope: string | null;
+  expires_at: string | null;
+  last_refresh_at: string | null;
+  last_error: LastError | null;
+}
+
+/** `GET /v1/status`. */
+export interface StatusResponse {
+  version: string;
+  pid: number;
+  uptime_s: number;
+  socket: string;
+  vault: { path: string; key_store: string; credentials: number; locked?: boolean };
+  policy?: string;
+  credentials: CredentialStatus[];
+}
+
+/** `POST /v1/credentials` for a static secret. */
+export interface AddApiKeyRequest {
+  name: string;
+  kind: 'api_key';
+  secret: string;
+  token_type?: string;
+}
+
+/** `POST /v1/credentials` for an OAuth credential: one source among issuer, provider, endpoints, mcp_server. */
+export interface AddOAuthRequest {
+  name: string;
+  kind: 'oauth';
+  client_id?: string;
+  client_secret?: string;
+  scope?: string;
+  resource?: string;
+  grant?: GrantType;
+  issuer?: string;
+  provider?: string;
+  authorization_url?: string;
+  token_url?: string;
+  device_authorization_url?: string;
+  revocation_url?: string;
+  mcp_server?: string;
+}
+
+/** `POST /v1/credentials`. */
+export type AddCredentialRequest = AddApiKeyRequest | AddOAuthRequest;
+
+/** `DELETE /v1/credentials/{name}` body. */
+export interface RemoveCredentialRequest {
+  revoke?: boolean;
+}
+
+/** `DELETE /v1/credentials/{name}` answer. */
+export interface RemoveCredentialResponse {
+  removed: true;
+  revoked: boolean;
+}
+
+/** `POST /v1/credentials/{name}/token` body. */
+export interface TokenRequest {
+  min_ttl?: number;
+}
+
+/** `POST /v1/credentials/{name}/invalidate` body. */
+export interface InvalidateRequest {
+  access_token: string;
+}
+
+/** `POST /v1/credentials/{name}/login` body. */
+export interface LoginRequest {
+  flow: 'authorization_code' | 'device_code';
+}
+
+/** `POST /v1/credentials/{name}/login` answer for the authorization code flow. */
+export interface AuthorizationCodeLoginResponse {
+  flow_id: string;
+  authorization_url: string;
+}
+
+/** `POST /v1/credentials/{name}/login` answer for the device flow. */
+export interface DeviceLoginResponse {
+  flow_id: string;
+  verification_uri: string;
+  verification_uri_complete?: string;
+  user_code: string;
+  expires_at: string;
+}
+
+/** `GET /v1/flows/{flow_id}`. */
+export interface FlowResponse {
+  state: 'pending' | 'complete' | 'failed';
+  error?: { code: string; message: string };
+}

@@ -1,0 +1,2 @@
+/** keyward's version; test/version.test.ts checks it against package.json. */
+export const VERSION = '0.1.0';
