@@ -49,6 +49,19 @@ declare module 'sodium-native' {
       algorithm: number,
       callback: (error: Error | null) => void,
     ): void;
+    // Without a callback it returns a promise (sodium-native 5), still off the event loop.
+    crypto_pwhash_async(
+      output: Uint8Array,
+      password: Uint8Array,
+      salt: Uint8Array,
+      opslimit: number,
+      memlimit: number,
+      algorithm: number,
+    ): Promise<void>;
+    crypto_pwhash_OPSLIMIT_MIN: number;
+    crypto_pwhash_OPSLIMIT_MAX: number;
+    crypto_pwhash_MEMLIMIT_MIN: number;
+    crypto_pwhash_MEMLIMIT_MAX: number;
     crypto_generichash(output: Uint8Array, input: Uint8Array, key?: Uint8Array): void;
     crypto_generichash_BYTES: number;
     crypto_auth_BYTES: number;

@@ -1,0 +1,586 @@
+/**
+ * The vault (architecture.md "Vault"): credentials in SQLite, every secret field sealed with
+ * XChaCha20-Poly1305 under a data key (DEK) that is itself stored only wrapped by a key-encryption
+ * key (KEK) from a key store. Names, kinds, config and lifecycle state stay in clear by design.
+ */
+import fs from 'node:fs';
+import type Database from 'better-sqlite3';
+import { isValidName, NAME_RULE } from '../../shared/names.js';
+import type { KeywardPaths } from '../../shared/paths.js';
+import type { CredentialKind } from '../../shared/protocol.js';
+import { ApiError } from '../api-error.js';
+import { checkPrivateDir, checkPrivateFile, ensurePrivateDir, writePrivateFile } from '../fs-safety.js';
+import { Secret } from '../secret.js';
+import {
+  dekAd,
+  deriveSubkey,
+  KEY_BYTES,
+  open,
+  randomKey,
+  type Sealed,
+  seal,
+  secretAd,
+  wipe,
+} from './crypto.js';
+import { openReadOnly, openWritable, sidecars, tightenSidecars } from './database.js';
+import {
+  type CurrentKeyStore,
+  KEY_STORE_KINDS,
+  type KekCandidate,
+  type KeyStoreKind,
+  keyStoreFor,
+  resolveKeyStoreKind,
+} from './key-stores/index.js';
+import { assertKnownSchema, migrate } from './migrations.js';
+
+export type { KeyStoreKind } from './key-stores/index.js';
+
+/** One credential as the vault stores it, without its secrets. */
+export interface CredentialRecord {
+  id: number;
+  name: string;
+  kind: CredentialKind;
+  /** Clear: what was registered (issuer, endpoints, client_id, scope, grant, token_type, ...). */
+  config: Record<string, unknown>;
+  /** Clear: lifecycle (expires_at, last_refresh_at, last_error, state, ...). */
+  state: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What `rewrap` left behind: a sentence naming old key material it could not remove, or null. */
+export interface RewrapResult {
+  leftover: string | null;
+}
+
+interface KeyRow {
+  key_store: KeyStoreKind;
+  wrapped_dek: Buffer;
+  nonce: Buffer;
+  params: string;
+}
+
+interface CredentialRow {
+  id: number;
+  name: string;
+  kind: CredentialKind;
+  config: string;
+  state: string;
+  created_at: string;
+  updated_at: string;
+}
+
+// Field names go into the associated data and into messages; keep them plain.
+const FIELD_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+function parseObject(json: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(json);
+    if (value !== null && typeof value === 'object' && !Array.isArray(value))
+      return value as Record<string, unknown>;
+  } catch {
+    // Fall through: a damaged clear column must not take the whole list down.
+  }
+  return {};
+}
+
+function toRecord(row: CredentialRow): CredentialRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    kind: row.kind,
+    config: parseObject(row.config),
+    state: parseObject(row.state),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function readKeyRow(db: Database.Database, file: string): KeyRow {
+  const row = db.prepare('SELECT key_store, wrapped_dek, nonce, params FROM vault_key WHERE id = 1').get() as
+    | KeyRow
+    | undefined;
+  if (row === undefined || !KEY_STORE_KINDS.includes(row.key_store)) {
+    throw new ApiError(
+      'VAULT_CORRUPT',
+      `the vault ${file} has no valid key record (an interrupted keyward init, or damage): ` +
+        'move it away and run: keyward init, or restore it from a backup',
+    );
+  }
+  return row;
+}
+
+function currentOf(row: KeyRow): CurrentKeyStore {
+  return { kind: row.key_store, params: parseObject(row.params) };
+}
+
+function listRows(db: Database.Database): CredentialRecord[] {
+  const rows = db.prepare('SELECT * FROM credentials ORDER BY name').all() as CredentialRow[];
+  return rows.map(toRecord);
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown })?.code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+function alreadyExists(name: string): ApiError {
+  return new ApiError(
+    'ALREADY_EXISTS',
+    `a credential named "${name}" already exists: pick another name, or run: keyward remove ${name}`,
+  );
+}
+
+function notFound(name: string): ApiError {
+  return new ApiError('NOT_FOUND', `no credential named "${name}": run: keyward status to list them`);
+}
+
+function removeVaultFiles(file: string): void {
+  for (const target of [file, ...sidecars(file)]) fs.rmSync(target, { force: true });
+}
+
+/** The encrypted credential store. */
+export class Vault {
+  /** The vault.db path. */
+  readonly path: string;
+  readonly #paths: KeywardPaths;
+  readonly #db: Database.Database;
+  #keyStore: KeyStoreKind;
+  #dek: Buffer | undefined;
+  #closed = false;
+
+  private constructor(
+    paths: KeywardPaths,
+    db: Database.Database,
+    keyStore: KeyStoreKind,
+    dek: Buffer | undefined,
+  ) {
+    this.path = paths.vault;
+    this.#paths = paths;
+    this.#db = db;
+    this.#keyStore = keyStore;
+    this.#dek = dek;
+  }
+
+  /** Tells whether a vault file exists at the home's vault path (even a damaged one). */
+  static exists(paths: KeywardPaths): boolean {
+    return fs.lstatSync(paths.vault, { throwIfNoEntry: false }) !== undefined;
+  }
+
+  /**
+   * Creates a new vault with a fresh data key wrapped by the chosen key store (`auto`: the OS
+   * keychain when it works here, else the key file). A passphrase vault is returned unlocked.
+   */
+  static async create(
+    paths: KeywardPaths,
+    opts: { keyStore: 'auto' | KeyStoreKind; passphrase?: Secret },
+  ): Promise<Vault> {
+    ensurePrivateDir(paths.home);
+    const vaultExists = () =>
+      new ApiError(
+        'ALREADY_EXISTS',
+        `a vault already exists at ${paths.vault}: keyward init only makes a new one`,
+      );
+    if (Vault.exists(paths)) throw vaultExists();
+    const kind = await resolveKeyStoreKind(opts.keyStore);
+    if (kind === 'passphrase' && (opts.passphrase === undefined || opts.passphrase.length === 0)) {
+      throw new ApiError('INVALID_REQUEST', 'a passphrase vault needs a non-empty passphrase');
+    }
+    // Claim the path with an exclusive 0600 create: two concurrent inits cannot both win, and
+    // SQLite gives -wal and -shm the database file's mode.
+    try {
+      writePrivateFile(paths.vault, Buffer.alloc(0), { exclusive: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw vaultExists();
+      throw error;
+    }
+    const store = keyStoreFor(kind, paths);
+    let db: Database.Database | undefined;
+    let dek: Buffer | undefined;
+    let staged: Awaited<ReturnType<typeof store.provision>> | undefined;
+    try {
+      db = openWritable(paths.vault);
+      migrate(db, paths.vault);
+      dek = randomKey();
+      staged = await store.provision({ passphrase: opts.passphrase });
+      const wrapped = seal(staged.kek, dek, dekAd());
+      wipe(staged.kek);
+      const now = new Date().toISOString();
+      db.prepare(
+        `INSERT INTO vault_key (id, key_store, wrapped_dek, nonce, params, created_at, updated_at)
+         VALUES (1, ?, ?, ?, ?, ?, ?)`,
+      ).run(kind, wrapped.ciphertext, wrapped.nonce, JSON.stringify(staged.params), now, now);
+      await staged.commit();
+      tightenSidecars(paths.vault);
+    } catch (error) {
+      db?.close();
+      if (staged !== undefined) {
+        wipe(staged.kek);
+        await staged.abort().catch(() => {});
+      }
+      wipe(dek);
+      // Leave nothing half-made behind, so `keyward init` can simply be run again.
+      removeVaultFiles(paths.vault);
+      throw error;
+    }
+    return new Vault(paths, db, kind, dek);
+  }
+
+  /**
+   * Opens an existing vault after checking the home and vault files are private. File and
+   * keychain vaults come back unlocked; a passphrase vault comes back locked.
+   */
+  static async open(paths: KeywardPaths): Promise<Vault> {
+    checkPrivateDir(paths.home);
+    if (!Vault.exists(paths)) {
+      throw new ApiError('NOT_FOUND', `no vault at ${paths.vault}: run: keyward init`);
+    }
+    checkPrivateFile(paths.vault);
+    for (const sidecar of sidecars(paths.vault)) {
+      if (fs.lstatSync(sidecar, { throwIfNoEntry: false })) checkPrivateFile(sidecar);
+    }
+    // An empty file is an interrupted init: say so rather than migrate it into a keyless vault.
+    if (fs.statSync(paths.vault).size === 0) openReadOnly(paths.vault).close();
+    const db = openWritable(paths.vault);
+    try {
+      migrate(db, paths.vault);
+      tightenSidecars(paths.vault);
+      const row = readKeyRow(db, paths.vault);
+      const vault = new Vault(paths, db, row.key_store, undefined);
+      if (row.key_store !== 'passphrase') {
+        const store = keyStoreFor(row.key_store, paths);
+        const candidates = await store.load(parseObject(row.params));
+        const dek = await unwrapDek(row, candidates);
+        if (dek === undefined) {
+          throw new ApiError(
+            'VAULT_CORRUPT',
+            `${store.describe(parseObject(row.params))} does not open the vault ${paths.vault} ` +
+              "(a key from another vault, or the vault's key record is damaged): restore the matching key from a backup",
+          );
+        }
+        vault.#dek = dek;
+      }
+      return vault;
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Reads the key store kind and every credential's clear metadata without any key, for
+   * `keyward status` while the daemon is down. Creates and modifies nothing.
+   */
+  static readMetadata(paths: KeywardPaths): { keyStore: KeyStoreKind; credentials: CredentialRecord[] } {
+    if (!Vault.exists(paths)) {
+      throw new ApiError('NOT_FOUND', `no vault at ${paths.vault}: run: keyward init`);
+    }
+    const db = openReadOnly(paths.vault);
+    try {
+      assertKnownSchema(db, paths.vault);
+      const row = readKeyRow(db, paths.vault);
+      return { keyStore: row.key_store, credentials: listRows(db) };
+    } finally {
+      db.close();
+    }
+  }
+
+  /** The kind of key store that holds the KEK. */
+  get keyStore(): KeyStoreKind {
+    return this.#keyStore;
+  }
+
+  /** Tells whether secrets are out of reach until `unlock` (a passphrase vault not yet unlocked). */
+  get locked(): boolean {
+    return this.#dek === undefined;
+  }
+
+  /**
+   * Unlocks a passphrase vault: derives the KEK (Argon2id, off the event loop) and unwraps the
+   * data key. A wrong passphrase throws VAULT_LOCKED and changes nothing. A no-op when unlocked.
+   */
+  async unlock(passphrase: Secret): Promise<void> {
+    this.#assertOpen();
+    if (this.#dek !== undefined) return;
+    const row = readKeyRow(this.#db, this.path);
+    const candidates = await keyStoreFor(row.key_store, this.#paths).load(
+      parseObject(row.params),
+      passphrase,
+    );
+    const dek = await unwrapDek(row, candidates);
+    if (dek === undefined) {
+      throw new ApiError(
+        'VAULT_LOCKED',
+        'wrong passphrase: the vault stays locked; to try again run: keyward unlock',
+      );
+    }
+    if (this.#closed || this.#dek !== undefined) {
+      wipe(dek);
+      this.#assertOpen();
+      return;
+    }
+    this.#dek = dek;
+  }
+
+  /** Lists every credential, by name. */
+  listCredentials(): CredentialRecord[] {
+    this.#assertOpen();
+    return listRows(this.#db);
+  }
+
+  /** Returns one credential's record, or undefined. */
+  getCredential(name: string): CredentialRecord | undefined {
+    this.#assertOpen();
+    const row = this.#db.prepare('SELECT * FROM credentials WHERE name = ?').get(name) as
+      | CredentialRow
+      | undefined;
+    return row === undefined ? undefined : toRecord(row);
+  }
+
+  /** Adds a credential and its sealed secrets in one transaction; ALREADY_EXISTS on a taken name. */
+  insertCredential(input: {
+    name: string;
+    kind: CredentialKind;
+    config: Record<string, unknown>;
+    state?: Record<string, unknown>;
+    secrets: Record<string, Secret>;
+  }): CredentialRecord {
+    this.#assertOpen();
+    if (!isValidName(input.name)) {
+      throw new ApiError('INVALID_REQUEST', `invalid credential name "${input.name}": ${NAME_RULE}`);
+    }
+    const secrets = Object.entries(input.secrets);
+    for (const [field] of secrets) assertField(field);
+    if (secrets.length > 0) this.#requireDek();
+    const now = new Date().toISOString();
+    return this.#db
+      .transaction(() => {
+        let id: number;
+        try {
+          const result = this.#db
+            .prepare(
+              `INSERT INTO credentials (name, kind, config, state, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?)`,
+            )
+            .run(
+              input.name,
+              input.kind,
+              JSON.stringify(input.config),
+              JSON.stringify(input.state ?? {}),
+              now,
+              now,
+            );
+          id = Number(result.lastInsertRowid);
+        } catch (error) {
+          if (isUniqueViolation(error)) throw alreadyExists(input.name);
+          throw error;
+        }
+        for (const [field, secret] of secrets) this.#writeSecret(id, field, secret);
+        return this.#recordById(id);
+      })
+      .immediate();
+  }
+
+  /**
+   * Updates a credential in one transaction: config and state are shallow-merged, each secret is
+   * resealed (a null one deleted). The refresh engine relies on a rotated refresh token and the
+   * new access token committing together. NOT_FOUND when the name is unknown.
+   */
+  updateCredential(
+    name: string,
+    patch: {
+      config?: Record<string, unknown>;
+      state?: Record<string, unknown>;
+      secrets?: Record<string, Secret | null>;
+    },
+  ): CredentialRecord {
+    this.#assertOpen();
+    const secrets = Object.entries(patch.secrets ?? {});
+    for (const [field] of secrets) assertField(field);
+    if (secrets.some(([, secret]) => secret !== null)) this.#requireDek();
+    return this.#db
+      .transaction(() => {
+        const row = this.#db.prepare('SELECT * FROM credentials WHERE name = ?').get(name) as
+          | CredentialRow
+          | undefined;
+        if (row === undefined) throw notFound(name);
+        const config = { ...parseObject(row.config), ...patch.config };
+        const state = { ...parseObject(row.state), ...patch.state };
+        this.#db
+          .prepare('UPDATE credentials SET config = ?, state = ?, updated_at = ? WHERE id = ?')
+          .run(JSON.stringify(config), JSON.stringify(state), new Date().toISOString(), row.id);
+        for (const [field, secret] of secrets) {
+          if (secret === null) {
+            this.#db.prepare('DELETE FROM secrets WHERE credential_id = ? AND field = ?').run(row.id, field);
+          } else {
+            this.#writeSecret(row.id, field, secret);
+          }
+        }
+        return this.#recordById(row.id);
+      })
+      .immediate();
+  }
+
+  /**
+   * Opens one secret field of a credential, or returns undefined when it has none.
+   * VAULT_LOCKED while locked; VAULT_CORRUPT when the sealed value fails to authenticate
+   * (tampered, damaged, or moved from another row or field).
+   */
+  readSecret(record: CredentialRecord, field: string): Secret | undefined {
+    this.#assertOpen();
+    const dek = this.#requireDek();
+    const row = this.#db
+      .prepare('SELECT nonce, ciphertext FROM secrets WHERE credential_id = ? AND field = ?')
+      .get(record.id, field) as Sealed | undefined;
+    if (row === undefined) return undefined;
+    const plaintext = open(dek, row, secretAd(record.id, field));
+    if (plaintext === undefined) {
+      throw new ApiError(
+        'VAULT_CORRUPT',
+        `the stored ${field} of credential "${record.name}" failed to authenticate (tampered with or damaged); ` +
+          `other credentials are unaffected: run: keyward remove ${record.name}, then add it again (or run: keyward login ${record.name})`,
+      );
+    }
+    return Secret.fromBytes(plaintext, true);
+  }
+
+  /** Deletes a credential and its secrets; tells whether it existed. */
+  removeCredential(name: string): boolean {
+    this.#assertOpen();
+    return this.#db.prepare('DELETE FROM credentials WHERE name = ?').run(name).changes > 0;
+  }
+
+  /** Reads a clear setting (policy and the like). */
+  getSetting(key: string): string | undefined {
+    this.#assertOpen();
+    const row = this.#db.prepare('SELECT value FROM kv WHERE key = ?').get(key) as
+      | { value: string }
+      | undefined;
+    return row?.value;
+  }
+
+  /** Writes a clear setting. Never store a secret here: settings are not encrypted. */
+  setSetting(key: string, value: string): void {
+    this.#assertOpen();
+    this.#db
+      .prepare(
+        'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      )
+      .run(key, value);
+  }
+
+  /** Derives a 32-byte subkey of the data key for another use (e.g. the audit log's MAC). */
+  deriveKey(purpose: string): Secret {
+    this.#assertOpen();
+    return Secret.fromBytes(deriveSubkey(this.#requireDek(), purpose), true);
+  }
+
+  /**
+   * Moves the data key under a new KEK (another store, a new passphrase, a fresh key file) in
+   * one transaction, leaving every record untouched. The old key material is removed only after
+   * the commit; if that fails, the result names what was left behind.
+   */
+  async rewrap(target: { keyStore: KeyStoreKind; passphrase?: Secret }): Promise<RewrapResult> {
+    this.#assertOpen();
+    this.#requireDek();
+    const current = currentOf(readKeyRow(this.#db, this.path));
+    const store = keyStoreFor(target.keyStore, this.#paths);
+    const staged = await store.provision({ passphrase: target.passphrase, current });
+    try {
+      this.#assertOpen();
+      const dek = this.#requireDek();
+      const wrapped = seal(staged.kek, dek, dekAd());
+      this.#db
+        .prepare(
+          'UPDATE vault_key SET key_store = ?, wrapped_dek = ?, nonce = ?, params = ?, updated_at = ? WHERE id = 1',
+        )
+        .run(
+          target.keyStore,
+          wrapped.ciphertext,
+          wrapped.nonce,
+          JSON.stringify(staged.params),
+          new Date().toISOString(),
+        );
+    } catch (error) {
+      await staged.abort().catch(() => {});
+      throw error;
+    } finally {
+      wipe(staged.kek);
+    }
+    // The old wrapped DEK may still sit in WAL frames: move every page into the main file
+    // (where secure_delete overwrote the old cell) and empty the WAL before the old KEK goes.
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    this.#keyStore = target.keyStore;
+    await staged.commit();
+    const replacedInPlace = current.kind === target.keyStore && current.kind !== 'keychain';
+    if (replacedInPlace) return { leftover: null };
+    const old = keyStoreFor(current.kind, this.#paths);
+    try {
+      await old.discard(current.params);
+      return { leftover: null };
+    } catch {
+      return {
+        leftover: `the vault no longer uses ${old.describe(current.params)}, but that old key could not be removed: remove it by hand`,
+      };
+    }
+  }
+
+  /** Closes the database and wipes the data key. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    wipe(this.#dek);
+    this.#dek = undefined;
+    this.#db.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ApiError('INTERNAL', 'the vault is closed');
+  }
+
+  #requireDek(): Buffer {
+    if (this.#dek === undefined)
+      throw new ApiError('VAULT_LOCKED', 'the vault is locked: run: keyward unlock');
+    return this.#dek;
+  }
+
+  #writeSecret(credentialId: number, field: string, secret: Secret): void {
+    const sealed = seal(this.#requireDek(), secret.bytes(), secretAd(credentialId, field));
+    this.#db
+      .prepare(
+        `INSERT INTO secrets (credential_id, field, nonce, ciphertext) VALUES (?, ?, ?, ?)
+         ON CONFLICT (credential_id, field) DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext`,
+      )
+      .run(credentialId, field, sealed.nonce, sealed.ciphertext);
+  }
+
+  #recordById(id: number): CredentialRecord {
+    const row = this.#db.prepare('SELECT * FROM credentials WHERE id = ?').get(id) as CredentialRow;
+    return toRecord(row);
+  }
+}
+
+function assertField(field: string): void {
+  if (!FIELD_PATTERN.test(field)) throw new ApiError('INTERNAL', `invalid secret field name "${field}"`);
+}
+
+/**
+ * Tries each candidate KEK against the wrapped data key; adopts a staged key that turned out to
+ * be the live one (an interrupted rewrap). Every KEK is wiped before returning.
+ */
+async function unwrapDek(row: KeyRow, candidates: KekCandidate[]): Promise<Buffer | undefined> {
+  try {
+    for (const candidate of candidates) {
+      const dek = open(candidate.kek, { nonce: row.nonce, ciphertext: row.wrapped_dek }, dekAd());
+      if (dek === undefined) continue;
+      if (dek.length !== KEY_BYTES) {
+        wipe(dek);
+        return undefined;
+      }
+      await candidate.adopt?.();
+      return dek;
+    }
+    return undefined;
+  } finally {
+    for (const candidate of candidates) wipe(candidate.kek);
+  }
+}
