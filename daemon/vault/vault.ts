@@ -524,6 +524,18 @@ export class Vault {
     }
   }
 
+  /** Reports the SQLite settings that keep the vault durable and private (for tests and `doctor`). */
+  sqliteSettings(): { journalMode: string; synchronous: number; secureDelete: number; foreignKeys: number } {
+    this.#assertOpen();
+    const read = (pragma: string) => this.#db.pragma(pragma, { simple: true });
+    return {
+      journalMode: String(read('journal_mode')),
+      synchronous: Number(read('synchronous')),
+      secureDelete: Number(read('secure_delete')),
+      foreignKeys: Number(read('foreign_keys')),
+    };
+  }
+
   /** Closes the database and wipes the data key. */
   close(): void {
     if (this.#closed) return;
