@@ -1,0 +1,116 @@
+/**
+ * HTTP/1.1 over the daemon's Unix socket (or named pipe), with nothing but `node:http`. The SDK and
+ * the CLI both speak to the daemon through `requestJson`.
+ */
+import http from 'node:http';
+import { isErrorCode } from '../shared/errors.js';
+import { API_PREFIX } from '../shared/protocol.js';
+import { KeywardError } from './errors.js';
+
+/** Where and how to reach the daemon. */
+export interface TransportOptions {
+  socketPath: string;
+  /** Sent as `Authorization: Bearer`: a client token, or the CLI's admin token. */
+  bearer?: string | undefined;
+  timeoutMs: number;
+  agent?: http.Agent;
+}
+
+// Keep-alive agents, one per socket: a connection per request would cost a handshake each time.
+const agents = new Map<string, http.Agent>();
+
+function agentFor(socketPath: string): http.Agent {
+  let agent = agents.get(socketPath);
+  if (!agent) {
+    agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    agents.set(socketPath, agent);
+  }
+  return agent;
+}
+
+const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EACCES', 'EPERM', 'ENOTSOCK', 'EPIPE']);
+
+function unavailable(socketPath: string, cause: NodeJS.ErrnoException): KeywardError {
+  const why = cause.code ?? cause.message;
+  return new KeywardError(
+    'DAEMON_UNAVAILABLE',
+    `cannot reach the keyward daemon at ${socketPath} (${why}): is it running? ` +
+      'start it with: keyward daemon (or install the service: keyward service install)',
+    { cause },
+  );
+}
+
+/** Sends one request under `/v1` and returns the parsed JSON answer; error answers become `KeywardError`. */
+export function requestJson<T>(
+  options: TransportOptions,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<T> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (payload) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = String(payload.length);
+  }
+  if (options.bearer) headers.authorization = `Bearer ${options.bearer}`;
+
+  return new Promise<T>((resolve, reject) => {
+    const req = http.request(
+      {
+        socketPath: options.socketPath,
+        path: `${API_PREFIX}${route}`,
+        method,
+        headers,
+        agent: options.agent ?? agentFor(options.socketPath),
+        timeout: options.timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          let parsed: unknown;
+          try {
+            parsed = text === '' ? undefined : JSON.parse(text);
+          } catch {
+            reject(
+              new KeywardError('INTERNAL', `the daemon answered HTTP ${status} with a body that is not JSON`),
+            );
+            return;
+          }
+          if (status >= 200 && status < 300) {
+            resolve(parsed as T);
+            return;
+          }
+          const error = (parsed as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+          const code = isErrorCode(error?.code) ? error.code : 'INTERNAL';
+          const message =
+            typeof error?.message === 'string' ? error.message : `the daemon answered HTTP ${status}`;
+          reject(new KeywardError(code, message, { status }));
+        });
+      },
+    );
+    req.on('timeout', () => {
+      req.destroy(
+        new KeywardError(
+          'DAEMON_UNAVAILABLE',
+          `the keyward daemon did not answer within ${options.timeoutMs} ms`,
+        ),
+      );
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err instanceof KeywardError) reject(err);
+      else if (err.code && UNREACHABLE.has(err.code)) reject(unavailable(options.socketPath, err));
+      else
+        reject(
+          new KeywardError('DAEMON_UNAVAILABLE', `talking to the keyward daemon failed: ${err.message}`, {
+            cause: err,
+          }),
+        );
+    });
+    req.end(payload);
+  });
+}

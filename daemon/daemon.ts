@@ -1,0 +1,139 @@
+/**
+ * The daemon's life: check the directories, open (or create) the vault, serve the socket API,
+ * and on SIGTERM/SIGINT finish in-flight work, then exit 0.
+ */
+import path from 'node:path';
+import { type KeywardPaths, resolvePaths } from '../shared/paths.js';
+import type { StatusResponse } from '../shared/protocol.js';
+import { VERSION } from '../shared/version.js';
+import { AccessControl } from './access.js';
+import { ensureAdminToken } from './admin-token.js';
+import { CredentialService } from './credential-service.js';
+import { ensurePrivateDir } from './fs-safety.js';
+import { acquirePidLock, inheritedSocketFd, listen, prepareSocketPath } from './listener.js';
+import { createLogger, type Logger } from './log.js';
+import { OAuthService } from './oauth/oauth-service.js';
+import { buildServer } from './server.js';
+import { Vault } from './vault/vault.js';
+
+/** How long shutdown may take before the process exits anyway. */
+const SHUTDOWN_BOUND_MS = 15_000;
+
+/** A running daemon. */
+export interface RunningDaemon {
+  paths: KeywardPaths;
+  stop(): Promise<void>;
+}
+
+/** Opens the vault, creating it with the default key store on first start. */
+async function openOrCreateVault(paths: KeywardPaths, log: Logger): Promise<Vault> {
+  if (Vault.exists(paths)) return Vault.open(paths);
+  const vault = await Vault.create(paths, { keyStore: 'auto' });
+  log.info({ vault: paths.vault, key_store: vault.keyStore }, `created a new vault at ${paths.vault}`);
+  return vault;
+}
+
+/** Starts the daemon and returns once it is serving. */
+export async function startDaemon(
+  options: { paths?: KeywardPaths; log?: Logger } = {},
+): Promise<RunningDaemon> {
+  const paths = options.paths ?? resolvePaths();
+  const log = options.log ?? createLogger();
+  // Everything the daemon creates is private to the user, whatever the caller's umask.
+  process.umask(0o077);
+  const startedAt = process.hrtime.bigint();
+
+  ensurePrivateDir(paths.home);
+  const releaseLock = acquirePidLock(path.join(paths.home, 'daemon.pid'));
+  try {
+    const fd = inheritedSocketFd();
+    if (fd === undefined) await prepareSocketPath(paths.socket);
+
+    const vault = await openOrCreateVault(paths, log);
+    if (vault.keyStore === 'file') {
+      log.warn(
+        { key_file: paths.keyFile },
+        'the vault key is in a file: it is only as safe as that file (0600); prefer a keychain or a passphrase where there is one',
+      );
+    }
+    if (vault.locked) log.warn('the vault is locked: run: keyward unlock');
+    const adminToken = ensureAdminToken(paths);
+    const oauth = new OAuthService({ vault, log: log.child({ component: 'oauth' }) });
+    const credentials = new CredentialService({ vault, oauth, log });
+    const access = new AccessControl({ adminToken });
+
+    const status = (): StatusResponse => {
+      const list = credentials.list();
+      return {
+        version: VERSION,
+        pid: process.pid,
+        uptime_s: Math.round(Number(process.hrtime.bigint() - startedAt) / 1e6) / 1000,
+        socket: paths.socket,
+        vault: {
+          path: paths.vault,
+          key_store: vault.keyStore,
+          credentials: list.length,
+          ...(vault.locked ? { locked: true } : {}),
+        },
+        credentials: list,
+      };
+    };
+
+    const app = buildServer({
+      log,
+      access,
+      ctx: { credentials, status, unlock: (passphrase) => vault.unlock(passphrase) },
+    });
+    await listen(app, paths.socket, fd);
+    log.info(
+      { socket: paths.socket, version: VERSION, inherited: fd !== undefined },
+      'keyward daemon listening',
+    );
+
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+      stopping ??= (async () => {
+        log.info('shutting down: finishing in-flight work');
+        await app.close();
+        await oauth.close();
+        vault.close();
+        adminToken.wipe();
+        releaseLock();
+        log.info('stopped');
+      })();
+      return stopping;
+    };
+    return { paths, stop };
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
+}
+
+/** Runs the daemon in the foreground until SIGTERM or SIGINT; resolves with the exit code. */
+export async function runDaemon(): Promise<number> {
+  const log = createLogger();
+  const daemon = await startDaemon({ log });
+  return new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      log.info({ signal }, 'signal received');
+      const timer = setTimeout(() => {
+        log.error('shutdown took too long; exiting');
+        resolve(1);
+      }, SHUTDOWN_BOUND_MS);
+      timer.unref();
+      daemon.stop().then(
+        () => {
+          clearTimeout(timer);
+          resolve(0);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+}

@@ -1,0 +1,136 @@
+/**
+ * Putting the server on its socket: one daemon per vault (a pid file), a live daemon detected vs.
+ * a stale socket removed, the socket made 0600, or an inherited socket taken from systemd.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { isNamedPipe } from '../shared/paths.js';
+import { ApiError } from './api-error.js';
+import { ensurePrivateDir } from './fs-safety.js';
+
+/** The fd systemd passes the first socket on (sd_listen_fds(3)). */
+export const SD_LISTEN_FDS_START = 3;
+
+/** Tells whether systemd handed this process a listening socket (`LISTEN_FDS`, `LISTEN_PID`). */
+export function inheritedSocketFd(
+  env: NodeJS.ProcessEnv = process.env,
+  pid = process.pid,
+): number | undefined {
+  if (env.LISTEN_PID !== String(pid)) return undefined;
+  const count = Number.parseInt(env.LISTEN_FDS ?? '', 10);
+  return count >= 1 ? SD_LISTEN_FDS_START : undefined;
+}
+
+/** A startup refusal with a sentence the user can act on. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Takes the one-daemon-per-vault lock; returns a function releasing it. */
+export function acquirePidLock(pidFile: string): () => void {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = fs.openSync(
+        pidFile,
+        fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY,
+        0o600,
+      );
+      fs.writeSync(fd, `${process.pid}\n`);
+      fs.closeSync(fd);
+      return () => {
+        try {
+          if (fs.readFileSync(pidFile, 'utf8').trim() === String(process.pid)) fs.unlinkSync(pidFile);
+        } catch {
+          // already gone
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number.parseInt(fs.readFileSync(pidFile, 'utf8').trim(), 10);
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+        throw new StartupError(
+          `another keyward daemon (pid ${owner}) is already running on this vault; stop it first (kill ${owner}) or use it`,
+        );
+      }
+      // The previous daemon died without cleaning up (kill -9, power loss): its lock is stale.
+      fs.rmSync(pidFile, { force: true });
+    }
+  }
+  throw new StartupError(
+    `could not take the daemon lock ${pidFile}: another daemon is starting at the same moment`,
+  );
+}
+
+function probe(socketPath: string): Promise<'live' | 'stale'> {
+  return new Promise((resolve) => {
+    const conn = net.connect({ path: socketPath });
+    conn.once('connect', () => {
+      conn.destroy();
+      resolve('live');
+    });
+    conn.once('error', () => resolve('stale'));
+  });
+}
+
+/** Prepares the socket's directory and clears a stale socket; refuses when a daemon answers there. */
+export async function prepareSocketPath(socketPath: string): Promise<void> {
+  if (isNamedPipe(socketPath)) return;
+  ensurePrivateDir(path.dirname(socketPath));
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(socketPath);
+  } catch {
+    return;
+  }
+  if (!stat.isSocket()) {
+    throw new StartupError(
+      `${socketPath} exists and is not a socket: move it away or set KEYWARD_SOCKET elsewhere`,
+    );
+  }
+  if ((await probe(socketPath)) === 'live') {
+    throw new StartupError(
+      `a keyward daemon is already answering on ${socketPath}: stop it first, or use it`,
+    );
+  }
+  fs.unlinkSync(socketPath);
+}
+
+/** Starts serving: on the inherited fd when given one, else on the socket path (made 0600). */
+export async function listen(
+  app: FastifyInstance,
+  socketPath: string,
+  fd: number | undefined,
+): Promise<void> {
+  if (fd !== undefined) {
+    // fastify 5's listen({ fd }) crashes on an inherited socket; the raw server does not.
+    await app.ready();
+    await new Promise<void>((resolve, reject) => {
+      app.server.once('error', reject);
+      app.server.listen({ fd }, () => {
+        app.server.off('error', reject);
+        resolve();
+      });
+    });
+    return;
+  }
+  await app.listen({ path: socketPath });
+  if (!isNamedPipe(socketPath)) fs.chmodSync(socketPath, 0o600);
+}
+
+/** Wraps an unexpected startup failure into a sentence. */
+export function describeStartupError(err: unknown): string {
+  if (err instanceof StartupError || err instanceof ApiError) return err.message;
+  if (err instanceof Error && err.name === 'FsSafetyError') return err.message;
+  return `the daemon could not start: ${(err as Error).message ?? String(err)}`;
+}

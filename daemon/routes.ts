@@ -1,0 +1,127 @@
+/**
+ * The one route table of the socket API, sorted by path, all under `/v1/`. Handlers are thin: they
+ * read validated input and delegate to services. Access levels are enforced by the server before
+ * a handler runs (see access.ts).
+ */
+import type {
+  AddCredentialRequest,
+  HealthResponse,
+  InvalidateRequest,
+  LoginRequest,
+  RemoveCredentialRequest,
+  StatusResponse,
+  TokenRequest,
+} from '../shared/protocol.js';
+import { DEFAULT_MIN_TTL_S } from '../shared/protocol.js';
+import { VERSION } from '../shared/version.js';
+import type { RouteAccess } from './access.js';
+import type { CredentialService } from './credential-service.js';
+import * as schemas from './schemas.js';
+import { Secret } from './secret.js';
+
+/** What handlers may use. */
+export interface RouteContext {
+  credentials: CredentialService;
+  status(): StatusResponse;
+  unlock(passphrase: Secret): Promise<void>;
+}
+
+/** The validated parts of a request a handler sees. */
+export interface RouteInput {
+  params: Record<string, string>;
+  body: unknown;
+}
+
+/** One entry of the route table. */
+export interface RouteDefinition {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Path below `/v1`, in find-my-way syntax. */
+  path: string;
+  access: RouteAccess;
+  /** HTTP status of a successful answer (default 200). */
+  status?: number;
+  schema: { params?: object; body?: object };
+  handler(input: RouteInput, ctx: RouteContext): unknown;
+}
+
+const body = <T>(input: RouteInput): T => (input.body ?? {}) as T;
+const name = (input: RouteInput): string => input.params.name as string;
+
+/** Every route the daemon serves. */
+export const ROUTES: readonly RouteDefinition[] = [
+  {
+    method: 'POST',
+    path: '/credentials',
+    access: 'admin',
+    status: 201,
+    schema: { body: schemas.addCredentialBody },
+    handler: (input, ctx) => ctx.credentials.add(body<AddCredentialRequest>(input)),
+  },
+  {
+    method: 'DELETE',
+    path: '/credentials/:name',
+    access: 'admin',
+    schema: { params: schemas.nameParams, body: schemas.removeBody },
+    handler: (input, ctx) =>
+      ctx.credentials.remove(name(input), body<RemoveCredentialRequest>(input).revoke ?? true),
+  },
+  {
+    method: 'POST',
+    path: '/credentials/:name/invalidate',
+    access: 'credential',
+    schema: { params: schemas.nameParams, body: schemas.invalidateBody },
+    handler: (input, ctx) =>
+      ctx.credentials.invalidate(name(input), body<InvalidateRequest>(input).access_token),
+  },
+  {
+    method: 'POST',
+    path: '/credentials/:name/login',
+    access: 'admin',
+    schema: { params: schemas.nameParams, body: schemas.loginBody },
+    handler: (input, ctx) => ctx.credentials.login(name(input), body<LoginRequest>(input).flow),
+  },
+  {
+    method: 'POST',
+    path: '/credentials/:name/token',
+    access: 'credential',
+    schema: { params: schemas.nameParams, body: schemas.tokenBody },
+    handler: (input, ctx) =>
+      ctx.credentials.getToken(name(input), body<TokenRequest>(input).min_ttl ?? DEFAULT_MIN_TTL_S),
+  },
+  {
+    method: 'GET',
+    path: '/flows/:flow_id',
+    access: 'admin',
+    schema: { params: schemas.flowParams },
+    handler: (input, ctx) => ctx.credentials.flowStatus(input.params.flow_id as string),
+  },
+  {
+    method: 'GET',
+    path: '/health',
+    access: 'public',
+    schema: {},
+    handler: (): HealthResponse => ({ status: 'ok', version: VERSION }),
+  },
+  {
+    method: 'GET',
+    path: '/status',
+    access: 'admin',
+    schema: {},
+    handler: (_input, ctx) => ctx.status(),
+  },
+  {
+    method: 'POST',
+    path: '/vault/unlock',
+    access: 'admin',
+    schema: { body: schemas.unlockBody },
+    handler: async (input, ctx) => {
+      const passphrase = Secret.fromString(body<{ passphrase: string }>(input).passphrase);
+      try {
+        await ctx.unlock(passphrase);
+      } finally {
+        passphrase.wipe();
+      }
+      return { unlocked: true };
+    },
+  },
+];

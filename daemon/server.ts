@@ -1,0 +1,210 @@
+/**
+ * The socket API server: fastify with the contract's limits and error shape. Builds the app from
+ * the route table; listening (socket path, inherited fd) is in listener.ts.
+ */
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import { isErrorCode } from '../shared/errors.js';
+import { API_PREFIX, MAX_BODY_BYTES } from '../shared/protocol.js';
+import type { AccessControl, Caller } from './access.js';
+import { ApiError } from './api-error.js';
+import type { Logger } from './log.js';
+import { ROUTES, type RouteContext, type RouteDefinition } from './routes.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller?: Caller;
+  }
+}
+
+/** What the server needs. */
+export interface ServerDeps {
+  ctx: RouteContext;
+  access: AccessControl;
+  log: Logger;
+  /** Called after each token-serving route, for the audit log. */
+  onTokenRoute?: (event: {
+    request: FastifyRequest;
+    route: RouteDefinition;
+    credential: string;
+    outcome: 'ok' | 'denied' | 'error';
+    code?: string;
+  }) => void;
+}
+
+function send(reply: FastifyReply, error: ApiError): FastifyReply {
+  return reply.code(error.status).type('application/json').send(error.toBody());
+}
+
+/** Translates anything thrown inside a request into the contract's error shape. */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const e = err as FastifyError & {
+    validation?: Array<{
+      keyword: string;
+      instancePath: string;
+      params: Record<string, unknown>;
+      message?: string;
+    }>;
+    validationContext?: string;
+  };
+  if (e.validation)
+    return new ApiError('INVALID_REQUEST', describeValidation(e.validation, e.validationContext));
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('PAYLOAD_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError('INVALID_REQUEST', 'send the body as JSON with "content-type: application/json"');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError('INVALID_REQUEST', 'the body is not valid JSON');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ApiError('INVALID_REQUEST', 'the content-length header does not match the body');
+    default:
+      break;
+  }
+  if (err instanceof SyntaxError) return new ApiError('INVALID_REQUEST', 'the body is not valid JSON');
+  const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
+  if (status === 413)
+    return new ApiError('PAYLOAD_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+  if (status >= 400 && status < 500) return new ApiError('INVALID_REQUEST', 'the request is malformed');
+  return new ApiError('INTERNAL', 'internal error in the keyward daemon: see its log, and please report it');
+}
+
+function describeValidation(
+  errors: Array<{ keyword: string; instancePath: string; params: Record<string, unknown>; message?: string }>,
+  context = 'body',
+): string {
+  const first = errors[0];
+  if (!first) return `invalid ${context}`;
+  const where = first.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : context;
+  if (first.keyword === 'additionalProperties') {
+    return `unknown field "${String(first.params.additionalProperty)}" in the request ${context}`;
+  }
+  if (first.keyword === 'required')
+    return `missing field "${String(first.params.missingProperty)}" in the request ${context}`;
+  if (where === 'name' || (context === 'params' && first.instancePath === '/name')) {
+    return 'bad credential name: names are 1-64 characters of a-z, 0-9, ".", "_" or "-", starting with a letter or digit';
+  }
+  if (first.keyword === 'discriminator') return 'field "kind" must be "api_key" or "oauth"';
+  return `${where} ${first.message ?? 'is invalid'}`;
+}
+
+/** Builds the fastify app serving the route table. */
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: MAX_BODY_BYTES,
+    // Ajv strips unknown fields by default; the contract wants them rejected.
+    ajv: {
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: false,
+        discriminator: true,
+        allErrors: false,
+      },
+    },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    frameworkErrors: (err, _req, reply) => {
+      send(reply, toApiError(err));
+    },
+  });
+
+  // An empty body means `{}`: `POST .../token` with nothing to say is a normal request.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
+    const source = typeof text === 'string' ? text : text.toString('utf8');
+    if (source.trim() === '') return done(null, {});
+    try {
+      done(null, JSON.parse(source));
+    } catch {
+      done(new ApiError('INVALID_REQUEST', 'the body is not valid JSON'), undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    // A browser can be tricked into sending requests to local sockets via proxies and
+    // DNS rebinding; nothing legitimate sends Origin or Referer to this API.
+    if (request.headers.origin !== undefined || request.headers.referer !== undefined) {
+      return send(
+        reply,
+        new ApiError('FORBIDDEN', 'requests from a browser (with Origin or Referer) are refused'),
+      );
+    }
+    request.caller = deps.access.identify(request.headers.authorization);
+    return undefined;
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const apiError = toApiError(err);
+    if (apiError.code === 'INTERNAL') request.log.error({ err }, 'request failed');
+    return send(reply, apiError);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    send(
+      reply,
+      new ApiError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}: see contract.md`),
+    ),
+  );
+
+  for (const route of ROUTES) registerRoute(app, route, deps);
+  return app;
+}
+
+function registerRoute(app: FastifyInstance, route: RouteDefinition, deps: ServerDeps): void {
+  app.route({
+    method: route.method,
+    url: `${API_PREFIX}${route.path}`,
+    schema: route.schema,
+    // Access is checked before validation so that an unauthorised caller learns nothing from
+    // validation messages.
+    onRequest: async (request) => {
+      const credential = (request.params as Record<string, string> | undefined)?.name;
+      try {
+        deps.access.authorize(request.caller ?? { kind: 'anonymous' }, route.access, credential);
+      } catch (err) {
+        if (route.access === 'credential' && credential !== undefined) {
+          deps.onTokenRoute?.({
+            request,
+            route,
+            credential,
+            outcome: 'denied',
+            code: (err as ApiError).code,
+          });
+        }
+        throw err;
+      }
+    },
+    handler: async (request, reply) => {
+      const input = { params: (request.params ?? {}) as Record<string, string>, body: request.body };
+      const credential = input.params.name;
+      try {
+        const result = await route.handler(input, deps.ctx);
+        if (route.access === 'credential' && credential !== undefined) {
+          deps.onTokenRoute?.({ request, route, credential, outcome: 'ok' });
+        }
+        return reply.code(route.status ?? 200).send(result);
+      } catch (err) {
+        if (route.access === 'credential' && credential !== undefined) {
+          const code = toApiError(err).code;
+          deps.onTokenRoute?.({
+            request,
+            route,
+            credential,
+            outcome: 'error',
+            code: isErrorCode(code) ? code : 'INTERNAL',
+          });
+        }
+        throw err;
+      }
+    },
+  });
+}
