@@ -90,13 +90,10 @@ export async function runStatus(opts: { json?: boolean }, ctx: CliContext): Prom
   } catch (err) {
     if (!(err instanceof CliError) || err.code !== 'DAEMON_UNAVAILABLE') throw err;
     const offline = offlineStatus(ctx);
+    say(ctx.io, `keyward: DAEMON_UNAVAILABLE: ${err.message}`);
     if (opts.json) printData(ctx.io, JSON.stringify(offline, null, 2));
     else {
       printData(ctx.io, `daemon: not running (socket ${ctx.paths.socket})`);
-      say(
-        ctx.io,
-        'keyward: DAEMON_UNAVAILABLE: start it with: keyward daemon (or run it as a service: keyward service install)',
-      );
       printData(
         ctx.io,
         offline.vault.exists
