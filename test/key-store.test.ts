@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import sodium from 'sodium-native';
 import { Secret } from '../daemon/secret.js';
@@ -283,4 +286,53 @@ test('keychain store: create, reopen, and rewrap to the file store deletes the e
   assert.equal(await new AsyncEntry('keyward', next, options).getSecret(), null);
   const back = await reopen(t, again, paths);
   assertReadable(back);
+});
+
+/** Tells whether a program is on PATH. */
+function onPath(program: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => fs.existsSync(path.join(dir, program)));
+}
+
+const canRunSecretService =
+  process.platform === 'linux' &&
+  !process.env.DBUS_SESSION_BUS_ADDRESS &&
+  !process.env.KEYWARD_TEST_IN_DBUS &&
+  onPath('dbus-run-session') &&
+  onPath('gnome-keyring-daemon');
+
+// Headless Linux (CI, this project's machines) has no keychain, so the keychain test above would
+// always skip. Where gnome-keyring is installed, run it against a real Secret Service in a private
+// D-Bus session with a throwaway keyring, so the store is exercised for real.
+test('keychain store against a real Secret Service (gnome-keyring in a private D-Bus session)', {
+  skip: canRunSecretService
+    ? false
+    : 'needs dbus-run-session and gnome-keyring-daemon (Debian: gnome-keyring)',
+  timeout: 60_000,
+}, (t) => {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'keyward-dbus-'));
+  t.after(() => fs.rmSync(scratch, { recursive: true, force: true }));
+  const runtime = path.join(scratch, 'run');
+  fs.mkdirSync(runtime, { mode: 0o700 });
+  const self = fileURLToPath(import.meta.url);
+  const script =
+    'printf keyward-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1 && ' +
+    `exec "${process.execPath}" --test --test-name-pattern="^(keychain store:|auto picks)" "${self}"`;
+  const child = spawnSync('dbus-run-session', ['--', 'sh', '-c', script], {
+    // Without NODE_TEST_CONTEXT the inner runner prints plain TAP instead of talking to this one.
+    env: {
+      ...process.env,
+      NODE_TEST_CONTEXT: undefined,
+      HOME: scratch,
+      XDG_RUNTIME_DIR: runtime,
+      KEYWARD_TEST_IN_DBUS: '1',
+    },
+    encoding: 'utf8',
+    timeout: 50_000,
+  });
+  const output = `${child.stdout}\n${child.stderr}`;
+  assert.equal(child.status, 0, output);
+  // The inner run must really have exercised the keychain, not skipped it.
+  assert.match(output, /^ok \d+ - keychain store: create, reopen, and rewrap[^\n#]*$/m, output);
+  assert.match(output, /^# pass 2$/m, output);
+  assert.match(output, /^# fail 0$/m, output);
 });

@@ -348,6 +348,12 @@ export class Vault {
     if (!isValidName(input.name)) {
       throw new ApiError('INVALID_REQUEST', `invalid credential name "${input.name}": ${NAME_RULE}`);
     }
+    if (input.kind !== 'api_key' && input.kind !== 'oauth') {
+      throw new ApiError(
+        'INVALID_REQUEST',
+        `invalid credential kind "${String(input.kind)}": use api_key or oauth`,
+      );
+    }
     const secrets = Object.entries(input.secrets);
     for (const [field] of secrets) assertField(field);
     if (secrets.length > 0) this.#requireDek();
