@@ -197,6 +197,20 @@ test('rewrap file -> passphrase -> file keeps every record and removes the old k
   assert.deepEqual(sealedRows(paths.vault), sealed);
 });
 
+test('a new file vault never overwrites a key file left without its vault', async (t) => {
+  const { paths, vault } = await create(t, { keyStore: 'file' });
+  vault.close();
+  const key = fs.readFileSync(paths.keyFile);
+  // The user moves the vault away as a backup but leaves its key behind.
+  fs.renameSync(paths.vault, `${paths.vault}.backup`);
+  await assert.rejects(Vault.create(paths, { keyStore: 'file' }), {
+    code: 'ALREADY_EXISTS',
+    message: new RegExp(`${paths.keyFile} exists without a vault`),
+  });
+  assert.ok(fs.readFileSync(paths.keyFile).equals(key));
+  assert.ok(!Vault.exists(paths), 'the failed create left no vault.db behind');
+});
+
 test('a file rewrap interrupted after its commit still opens, adopting the staged key', async (t) => {
   const { vault, paths } = await create(t, { keyStore: 'file' });
   populate(vault);

@@ -8,7 +8,7 @@ import type { KeywardPaths } from '../../../shared/paths.js';
 import { ApiError } from '../../api-error.js';
 import { checkPrivateFile, fsyncDir, writePrivateFile } from '../../fs-safety.js';
 import { guardedCopy, KEY_BYTES, randomKey, wipe } from '../crypto.js';
-import type { KekCandidate, KeyStore, ProvisionedKek } from './types.js';
+import type { CurrentKeyStore, KekCandidate, KeyStore, ProvisionedKek } from './types.js';
 
 /** Keeps the KEK in a private file beside the vault. */
 export class FileKeyStore implements KeyStore {
@@ -24,9 +24,17 @@ export class FileKeyStore implements KeyStore {
     return `${this.#paths.keyFile}.new`;
   }
 
-  async provision(): Promise<ProvisionedKek> {
+  async provision(opts: { current?: CurrentKeyStore } = {}): Promise<ProvisionedKek> {
     const keyFile = this.#paths.keyFile;
     const pending = this.#pending;
+    if (opts.current === undefined && fs.lstatSync(keyFile, { throwIfNoEntry: false })) {
+      // A new vault must not overwrite a key that may belong to a vault moved away as a backup.
+      throw new ApiError(
+        'ALREADY_EXISTS',
+        `a key file ${keyFile} exists without a vault (perhaps the key of a vault that was moved away): ` +
+          'move it away too, then run: keyward init',
+      );
+    }
     // A leftover from an interrupted change that the vault did not adopt on open wraps nothing.
     fs.rmSync(pending, { force: true });
     const kek = randomKey();
