@@ -145,13 +145,16 @@ test('passphrase store: created unlocked, reopens locked, refuses a wrong passph
   locked.insertCredential({ name: 'no-secret', kind: 'oauth', config: {}, secrets: {} });
   locked.removeCredential('no-secret');
 
-  const before = fs.readFileSync(paths.vault);
+  // vault.db and its WAL (where any write would land first), byte for byte.
+  const snapshot = () =>
+    [paths.vault, `${paths.vault}-wal`].map((f) => (fs.existsSync(f) ? fs.readFileSync(f) : null));
+  const before = snapshot();
   await assert.rejects(locked.unlock(Secret.fromString('wrong')), {
     code: 'VAULT_LOCKED',
     message: /wrong passphrase/,
   });
   assert.equal(locked.locked, true);
-  assert.ok(fs.readFileSync(paths.vault).equals(before), 'a failed unlock writes nothing');
+  assert.deepEqual(snapshot(), before, 'a failed unlock writes nothing');
 
   await locked.unlock(Secret.fromString('correct horse battery staple'));
   assert.equal(locked.locked, false);

@@ -11,127 +11,29 @@ import type { CredentialKind } from '../../shared/protocol.js';
 import { ApiError } from '../api-error.js';
 import { checkPrivateDir, checkPrivateFile, ensurePrivateDir, writePrivateFile } from '../fs-safety.js';
 import { Secret } from '../secret.js';
-import {
-  dekAd,
-  deriveSubkey,
-  KEY_BYTES,
-  open,
-  randomKey,
-  type Sealed,
-  seal,
-  secretAd,
-  wipe,
-} from './crypto.js';
+import { dekAd, deriveSubkey, open, randomKey, type Sealed, seal, secretAd, wipe } from './crypto.js';
 import { openReadOnly, openWritable, sidecars, tightenSidecars } from './database.js';
-import {
-  type CurrentKeyStore,
-  KEY_STORE_KINDS,
-  type KekCandidate,
-  type KeyStoreKind,
-  keyStoreFor,
-  resolveKeyStoreKind,
-} from './key-stores/index.js';
+import { currentOf, readKeyRow, unwrapDek, writeKeyRow } from './key-record.js';
+import { type KeyStoreKind, keyStoreFor, resolveKeyStoreKind } from './key-stores/index.js';
 import { assertKnownSchema, migrate } from './migrations.js';
+import {
+  alreadyExists,
+  assertField,
+  type CredentialRecord,
+  type CredentialRow,
+  isUniqueViolation,
+  listRows,
+  notFound,
+  parseObject,
+  toRecord,
+} from './records.js';
 
 export type { KeyStoreKind } from './key-stores/index.js';
-
-/** One credential as the vault stores it, without its secrets. */
-export interface CredentialRecord {
-  id: number;
-  name: string;
-  kind: CredentialKind;
-  /** Clear: what was registered (issuer, endpoints, client_id, scope, grant, token_type, ...). */
-  config: Record<string, unknown>;
-  /** Clear: lifecycle (expires_at, last_refresh_at, last_error, state, ...). */
-  state: Record<string, unknown>;
-  createdAt: string;
-  updatedAt: string;
-}
+export type { CredentialRecord } from './records.js';
 
 /** What `rewrap` left behind: a sentence naming old key material it could not remove, or null. */
 export interface RewrapResult {
   leftover: string | null;
-}
-
-interface KeyRow {
-  key_store: KeyStoreKind;
-  wrapped_dek: Buffer;
-  nonce: Buffer;
-  params: string;
-}
-
-interface CredentialRow {
-  id: number;
-  name: string;
-  kind: CredentialKind;
-  config: string;
-  state: string;
-  created_at: string;
-  updated_at: string;
-}
-
-// Field names go into the associated data and into messages; keep them plain.
-const FIELD_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
-
-function parseObject(json: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(json);
-    if (value !== null && typeof value === 'object' && !Array.isArray(value))
-      return value as Record<string, unknown>;
-  } catch {
-    // Fall through: a damaged clear column must not take the whole list down.
-  }
-  return {};
-}
-
-function toRecord(row: CredentialRow): CredentialRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    kind: row.kind,
-    config: parseObject(row.config),
-    state: parseObject(row.state),
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
-
-function readKeyRow(db: Database.Database, file: string): KeyRow {
-  const row = db.prepare('SELECT key_store, wrapped_dek, nonce, params FROM vault_key WHERE id = 1').get() as
-    | KeyRow
-    | undefined;
-  if (row === undefined || !KEY_STORE_KINDS.includes(row.key_store)) {
-    throw new ApiError(
-      'VAULT_CORRUPT',
-      `the vault ${file} has no valid key record (an interrupted keyward init, or damage): ` +
-        'move it away and run: keyward init, or restore it from a backup',
-    );
-  }
-  return row;
-}
-
-function currentOf(row: KeyRow): CurrentKeyStore {
-  return { kind: row.key_store, params: parseObject(row.params) };
-}
-
-function listRows(db: Database.Database): CredentialRecord[] {
-  const rows = db.prepare('SELECT * FROM credentials ORDER BY name').all() as CredentialRow[];
-  return rows.map(toRecord);
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: unknown })?.code === 'SQLITE_CONSTRAINT_UNIQUE';
-}
-
-function alreadyExists(name: string): ApiError {
-  return new ApiError(
-    'ALREADY_EXISTS',
-    `a credential named "${name}" already exists: pick another name, or run: keyward remove ${name}`,
-  );
-}
-
-function notFound(name: string): ApiError {
-  return new ApiError('NOT_FOUND', `no credential named "${name}": run: keyward status to list them`);
 }
 
 function removeVaultFiles(file: string): void {
@@ -204,11 +106,7 @@ export class Vault {
       staged = await store.provision({ passphrase: opts.passphrase });
       const wrapped = seal(staged.kek, dek, dekAd());
       wipe(staged.kek);
-      const now = new Date().toISOString();
-      db.prepare(
-        `INSERT INTO vault_key (id, key_store, wrapped_dek, nonce, params, created_at, updated_at)
-         VALUES (1, ?, ?, ?, ?, ?, ?)`,
-      ).run(kind, wrapped.ciphertext, wrapped.nonce, JSON.stringify(staged.params), now, now);
+      writeKeyRow(db, kind, wrapped, staged.params);
       await staged.commit();
       tightenSidecars(paths.vault);
     } catch (error) {
@@ -495,17 +393,7 @@ export class Vault {
       this.#assertOpen();
       const dek = this.#requireDek();
       const wrapped = seal(staged.kek, dek, dekAd());
-      this.#db
-        .prepare(
-          'UPDATE vault_key SET key_store = ?, wrapped_dek = ?, nonce = ?, params = ?, updated_at = ? WHERE id = 1',
-        )
-        .run(
-          target.keyStore,
-          wrapped.ciphertext,
-          wrapped.nonce,
-          JSON.stringify(staged.params),
-          new Date().toISOString(),
-        );
+      writeKeyRow(this.#db, target.keyStore, wrapped, staged.params);
     } catch (error) {
       await staged.abort().catch(() => {});
       throw error;
@@ -574,31 +462,5 @@ export class Vault {
   #recordById(id: number): CredentialRecord {
     const row = this.#db.prepare('SELECT * FROM credentials WHERE id = ?').get(id) as CredentialRow;
     return toRecord(row);
-  }
-}
-
-function assertField(field: string): void {
-  if (!FIELD_PATTERN.test(field)) throw new ApiError('INTERNAL', `invalid secret field name "${field}"`);
-}
-
-/**
- * Tries each candidate KEK against the wrapped data key; adopts a staged key that turned out to
- * be the live one (an interrupted rewrap). Every KEK is wiped before returning.
- */
-async function unwrapDek(row: KeyRow, candidates: KekCandidate[]): Promise<Buffer | undefined> {
-  try {
-    for (const candidate of candidates) {
-      const dek = open(candidate.kek, { nonce: row.nonce, ciphertext: row.wrapped_dek }, dekAd());
-      if (dek === undefined) continue;
-      if (dek.length !== KEY_BYTES) {
-        wipe(dek);
-        return undefined;
-      }
-      await candidate.adopt?.();
-      return dek;
-    }
-    return undefined;
-  } finally {
-    for (const candidate of candidates) wipe(candidate.kek);
   }
 }
