@@ -56,6 +56,24 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: 'access-control clients: token hashes (never the tokens) and allow lists',
+    up(db) {
+      // token_hash is SHA-256 of a 256-bit random token: the token itself is shown once and
+      // never stored. `allow` is a JSON array of credential names.
+      db.exec(`
+        CREATE TABLE clients (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          name TEXT NOT NULL UNIQUE,
+          token_hash BLOB NOT NULL UNIQUE,
+          allow TEXT NOT NULL DEFAULT '[]',
+          created_at TEXT NOT NULL,
+          last_used_at TEXT
+        ) STRICT;
+      `);
+    },
+  },
 ];
 
 /** The schema version this build writes. */
