@@ -144,3 +144,75 @@ export interface FlowResponse {
   state: 'pending' | 'complete' | 'failed';
   error?: { code: string; message: string };
 }
+
+/** The access mode (contract.md "Access control"): `open` by default. */
+export type AccessPolicy = 'open' | 'strict';
+
+/** The access modes, as a list for validation. */
+export const ACCESS_POLICIES: readonly AccessPolicy[] = ['open', 'strict'];
+
+/** One registered client, as `GET /v1/clients` lists it; its token is never part of it. */
+export interface ClientEntry {
+  name: string;
+  allow: string[];
+  created_at: string;
+  last_used_at: string | null;
+}
+
+/** `GET /v1/clients`. */
+export interface ClientListResponse {
+  clients: ClientEntry[];
+}
+
+/** `POST /v1/clients` body. */
+export interface AddClientRequest {
+  name: string;
+  allow: string[];
+}
+
+/** `POST /v1/clients` answer: the entry and its token, shown this once. */
+export interface AddClientResponse extends ClientEntry {
+  token: string;
+}
+
+/** `DELETE /v1/clients/{name}` answer. */
+export interface RemoveClientResponse {
+  removed: true;
+}
+
+/** `GET /v1/policy` and `POST /v1/policy` answer. */
+export interface PolicyResponse {
+  policy: AccessPolicy;
+}
+
+/** `POST /v1/policy` body. */
+export interface SetPolicyRequest {
+  policy: AccessPolicy;
+}
+
+/** `POST /v1/vault/rotate-key` body: the new key store; passphrases only where one is involved. */
+export interface RotateKeyRequest {
+  key_store: 'file' | 'keychain' | 'passphrase';
+  /** The new passphrase, when moving to (or staying on) the passphrase store. */
+  passphrase?: string;
+  /** The current passphrase, required when leaving (or changing) a passphrase store. */
+  current_passphrase?: string;
+}
+
+/** `POST /v1/vault/rotate-key` answer. */
+export interface RotateKeyResponse {
+  key_store: 'file' | 'keychain' | 'passphrase';
+  /** A sentence naming old key material that could not be removed, or null. */
+  leftover: string | null;
+}
+
+/** `POST /v1/audit/verify` answer. */
+export interface AuditVerifyResponse {
+  intact: boolean;
+  /** Lines checked, across every file. */
+  lines: number;
+  /** The files checked, oldest first. */
+  files: string[];
+  /** The first line that failed, when one did. */
+  failure?: { file: string; line: number; seq: number | null; reason: string };
+}
