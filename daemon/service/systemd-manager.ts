@@ -1,0 +1,169 @@
+/**
+ * The systemd target: `keyward.socket` + `keyward.service` in the user's unit directory, enabled
+ * with `systemctl --user`. Only the socket is enabled: systemd listens from login on and starts
+ * the daemon on the first connection (socket activation, sd_listen_fds(3)).
+ */
+import fs from 'node:fs';
+import { ensurePrivateDir } from '../fs-safety.js';
+import {
+  renderServiceFiles,
+  SYSTEMD_SERVICE_UNIT,
+  SYSTEMD_SOCKET_UNIT,
+  serviceFilePaths,
+} from './service-files.js';
+import {
+  fileStatuses,
+  type ManagerDeps,
+  removeServiceFile,
+  runSteps,
+  type ServiceManager,
+  type ServiceReport,
+  type ServiceStatus,
+  writeServiceFile,
+} from './service-manager.js';
+
+const SYSTEMCTL = 'systemctl';
+
+/** `systemctl is-enabled` answers that mean "starts at login" (systemctl(1)). */
+const ENABLED_STATES = new Set(['enabled', 'enabled-runtime']);
+const KNOWN_ENABLEMENT = new Set([
+  'enabled',
+  'enabled-runtime',
+  'linked',
+  'linked-runtime',
+  'alias',
+  'masked',
+  'masked-runtime',
+  'static',
+  'indirect',
+  'disabled',
+  'generated',
+  'transient',
+  'bad',
+  'not-found',
+]);
+const KNOWN_ACTIVITY = new Set([
+  'active',
+  'reloading',
+  'inactive',
+  'failed',
+  'activating',
+  'deactivating',
+  'maintenance',
+  'refreshing',
+]);
+
+/** Creates the systemd target. */
+export function systemdManager({ setup, runner }: ManagerDeps): ServiceManager {
+  const files = () => renderServiceFiles('systemd', setup);
+  const user = (...args: string[]): string[] => [SYSTEMCTL, '--user', ...args];
+  const enableCommands = (): string[][] => [
+    user('daemon-reload'),
+    user('enable', '--now', SYSTEMD_SOCKET_UNIT),
+  ];
+
+  return {
+    target: 'systemd',
+    tool: SYSTEMCTL,
+    files,
+    enableCommands,
+
+    async install(): Promise<ServiceReport> {
+      const rendered = files();
+      // ProtectSystem=strict leaves only ReadWritePaths= writable: the home must exist first.
+      ensurePrivateDir(setup.paths.home);
+      const changes = rendered.map((file) => ({ path: file.path, change: writeServiceFile(file) }));
+      const steps = enableCommands();
+      // A running daemon keeps its old command line until restarted; try-restart leaves a stopped one alone.
+      if (changes.some((c) => c.change === 'updated')) steps.push(user('try-restart', SYSTEMD_SERVICE_UNIT));
+      const tool = runner.which(SYSTEMCTL);
+      if (!tool)
+        return {
+          target: 'systemd',
+          files: changes,
+          manager: undefined,
+          ran: [],
+          failed: undefined,
+          pending: steps,
+        };
+      return { target: 'systemd', files: changes, manager: tool, ...(await runSteps(runner, tool, steps)) };
+    },
+
+    async uninstall(): Promise<ServiceReport> {
+      const paths = serviceFilePaths('systemd', setup);
+      const tool = runner.which(SYSTEMCTL);
+      const present = paths.some((p) => fs.existsSync(p));
+      // Stop and disable while systemd still knows the units, then forget them.
+      const before = present
+        ? [user('disable', '--now', SYSTEMD_SOCKET_UNIT), user('stop', SYSTEMD_SERVICE_UNIT)]
+        : [];
+      const first = tool ? await runSteps(runner, tool, before, { keepGoing: true }) : undefined;
+      const removed = paths.map((p) => ({
+        path: p,
+        change: removeServiceFile(p) ? ('removed' as const) : ('absent' as const),
+      }));
+      const reload = present ? [user('daemon-reload')] : [];
+      if (!tool)
+        return {
+          target: 'systemd',
+          files: removed,
+          manager: undefined,
+          ran: [],
+          failed: undefined,
+          pending: [...before, ...reload],
+        };
+      const second = await runSteps(runner, tool, reload);
+      return {
+        target: 'systemd',
+        files: removed,
+        manager: tool,
+        ran: [...(first?.ran ?? []), ...second.ran],
+        failed: first?.failed ?? second.failed,
+        pending: [...(first?.pending ?? []), ...second.pending],
+      };
+    },
+
+    async status(): Promise<ServiceStatus> {
+      const statuses = fileStatuses(files());
+      const base = {
+        target: 'systemd' as const,
+        installed: statuses.every((f) => f.present),
+        current: statuses.every((f) => f.current),
+        files: statuses,
+      };
+      const tool = runner.which(SYSTEMCTL);
+      if (!tool) {
+        return {
+          ...base,
+          manager: null,
+          enabled: null,
+          running: null,
+          listening: null,
+          detail: 'systemctl is not on PATH',
+        };
+      }
+      const enabledAnswer = await runner.run(tool, ['--user', 'is-enabled', SYSTEMD_SOCKET_UNIT]);
+      const state = enabledAnswer.stdout.trim().split('\n')[0] ?? '';
+      const activeAnswer = await runner.run(tool, [
+        '--user',
+        'is-active',
+        SYSTEMD_SOCKET_UNIT,
+        SYSTEMD_SERVICE_UNIT,
+      ]);
+      const [socketState = '', serviceState = ''] = activeAnswer.stdout.trim().split('\n');
+      const knownActivity = KNOWN_ACTIVITY.has(socketState) && KNOWN_ACTIVITY.has(serviceState);
+      const reasons = [
+        KNOWN_ENABLEMENT.has(state) ? '' : enabledAnswer.stderr.trim(),
+        knownActivity ? '' : activeAnswer.stderr.trim(),
+      ].filter((r) => r !== '');
+      return {
+        ...base,
+        manager: tool,
+        enabled: KNOWN_ENABLEMENT.has(state) ? ENABLED_STATES.has(state) : null,
+        running: knownActivity ? serviceState === 'active' : null,
+        listening: knownActivity ? socketState === 'active' : null,
+        ...(reasons.length > 0 ? { detail: `systemctl --user: ${reasons[0]}` } : {}),
+      };
+    },
+  };
+}
