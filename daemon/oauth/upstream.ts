@@ -9,6 +9,7 @@
 import * as oauth from 'oauth4webapi';
 import { classifyFailure, type FailureClass, type FailureInput, parseRetryAfter } from './failure-class.js';
 import { type OAuthConfig, presetOf } from './oauth-config.js';
+import type { ProviderName } from './providers.js';
 import { allowsInsecure } from './url-policy.js';
 
 /** The most of a response body keyward reads from an authorization server. */
@@ -108,14 +109,14 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
 
 /** Classifies an HTTP answer that carries (or should carry) an OAuth error. */
 function httpFailure(
-  config: OAuthConfig,
+  provider: ProviderName | null,
   what: string,
   status: number,
   error: unknown,
   retryAfterMs: number | undefined,
 ): UpstreamFailure {
   const code = safeErrorCode(error);
-  const failureClass = classifyFailure({ kind: 'http', status, error: code, provider: config.provider });
+  const failureClass = classifyFailure({ kind: 'http', status, error: code, provider });
   const detail = code !== undefined ? `${code}, HTTP ${status}` : `HTTP ${status}`;
   return new UpstreamFailure(failureClass, `${what} failed (${detail})`, {
     oauthError: code,
@@ -125,11 +126,11 @@ function httpFailure(
 }
 
 /**
- * Reads a token-endpoint answer with provider quirks applied, and returns a fresh `Response` that
+ * Reads an answer with provider quirks applied, and returns a fresh `Response` that
  * oauth4webapi's `process*Response` can validate. Throws an `UpstreamFailure` for every failure
  * that oauth4webapi would not see as one (HTTP 200 errors) or that is transient (5xx, 429).
  */
-async function normalizeTokenResponse(
+async function normalizeResponse(
   ctx: UpstreamContext,
   config: OAuthConfig,
   response: Response,
@@ -144,12 +145,12 @@ async function normalizeTokenResponse(
   const json = parseJsonObject(text);
   const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), ctx.now());
   if (response.status >= 500 || response.status === 429 || response.status === 408) {
-    throw httpFailure(config, what, response.status, json?.error, retryAfterMs);
+    throw httpFailure(config.provider, what, response.status, json?.error, retryAfterMs);
   }
   if (response.status === 200 && json !== undefined) {
     // GitHub: HTTP 200 {"error":...}; Slack: HTTP 200 {"ok":false,"error":...}.
     if (json.ok === false || (typeof json.error === 'string' && typeof json.access_token !== 'string')) {
-      throw httpFailure(config, what, 200, json.error ?? 'unknown_error', retryAfterMs);
+      throw httpFailure(config.provider, what, 200, json.error ?? 'unknown_error', retryAfterMs);
     }
     if (!config.exact_issuer && json.id_token !== undefined) {
       // An ID token from a multi-tenant issuer cannot be validated against a known issuer, and
@@ -166,13 +167,17 @@ async function normalizeTokenResponse(
 }
 
 /** Turns an oauth4webapi processing error into a failure. */
-export function processingFailure(config: OAuthConfig, err: unknown, what: string): UpstreamFailure {
+export function processingFailure(
+  provider: ProviderName | null,
+  err: unknown,
+  what: string,
+): UpstreamFailure {
   if (err instanceof UpstreamFailure) return err;
   if (err instanceof oauth.ResponseBodyError)
-    return httpFailure(config, what, err.status, err.error, undefined);
+    return httpFailure(provider, what, err.status, err.error, undefined);
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
     const challengeError = err.cause[0]?.parameters.error;
-    return httpFailure(config, what, err.status, challengeError, undefined);
+    return httpFailure(provider, what, err.status, challengeError, undefined);
   }
   return new UpstreamFailure(
     classifyFailure({ kind: 'malformed' }),
@@ -185,19 +190,46 @@ export function processingFailure(config: OAuthConfig, err: unknown, what: strin
  * Classifies a throw from an oauth4webapi `*Request` function: its own coded errors (a refused
  * URL, a bad argument) are not the network's fault; everything else is.
  */
-export function sendFailure(config: OAuthConfig, err: unknown, what: string): UpstreamFailure {
+export function sendFailure(provider: ProviderName | null, err: unknown, what: string): UpstreamFailure {
   const coded =
     err instanceof oauth.OperationProcessingError ||
     err instanceof oauth.UnsupportedOperationError ||
     (err instanceof TypeError && typeof (err as { code?: unknown }).code === 'string');
-  return coded ? processingFailure(config, err, what) : networkFailure(err, what);
+  return coded ? processingFailure(provider, err, what) : networkFailure(err, what);
 }
 
 /**
- * Calls the token endpoint through `send` (an oauth4webapi `*GrantRequest`) and validates the
- * answer with `process` (the matching `process*Response`).
+ * Calls an endpoint through `send` (an oauth4webapi `*Request` function) and validates the answer
+ * with `process` (the matching `process*Response`).
  */
-export async function callTokenEndpoint(
+export async function callEndpoint<T>(
+  ctx: UpstreamContext,
+  config: OAuthConfig,
+  endpoint: string,
+  what: string,
+  send: (options: oauth.TokenEndpointRequestOptions) => Promise<Response>,
+  process: (response: Response, options: oauth.ProcessTokenResponseOptions) => Promise<T>,
+): Promise<T> {
+  let response: Response;
+  try {
+    response = await send(requestOptions(ctx, endpoint) as oauth.TokenEndpointRequestOptions);
+  } catch (err) {
+    throw sendFailure(config.provider, err, what);
+  }
+  const normalized = await normalizeResponse(ctx, config, response, what);
+  const recognizedTokenTypes: oauth.RecognizedTokenTypes = {};
+  for (const type of presetOf(config)?.bearerTokenTypes ?? []) {
+    recognizedTokenTypes[type.toLowerCase() as Lowercase<string>] = () => {};
+  }
+  try {
+    return await process(normalized, { recognizedTokenTypes });
+  } catch (err) {
+    throw processingFailure(config.provider, err, what);
+  }
+}
+
+/** Calls the token endpoint (see `callEndpoint`). */
+export function callTokenEndpoint(
   ctx: UpstreamContext,
   config: OAuthConfig,
   what: string,
@@ -207,22 +239,7 @@ export async function callTokenEndpoint(
     options: oauth.ProcessTokenResponseOptions,
   ) => Promise<oauth.TokenEndpointResponse>,
 ): Promise<oauth.TokenEndpointResponse> {
-  let response: Response;
-  try {
-    response = await send(requestOptions(ctx, config.token_endpoint) as oauth.TokenEndpointRequestOptions);
-  } catch (err) {
-    throw sendFailure(config, err, what);
-  }
-  const normalized = await normalizeTokenResponse(ctx, config, response, what);
-  const recognizedTokenTypes: oauth.RecognizedTokenTypes = {};
-  for (const type of presetOf(config)?.bearerTokenTypes ?? []) {
-    recognizedTokenTypes[type.toLowerCase() as Lowercase<string>] = () => {};
-  }
-  try {
-    return await process(normalized, { recognizedTokenTypes });
-  } catch (err) {
-    throw processingFailure(config, err, what);
-  }
+  return callEndpoint(ctx, config, config.token_endpoint, what, send, process);
 }
 
 /** The token type keyward reports: "Bearer" for bearer tokens and provider aliases of it. */

@@ -1,0 +1,278 @@
+/**
+ * Turns an `add --oauth` request into what the vault stores: validates every field at the
+ * boundary, resolves the endpoints (discovery per RFC 8414, then OpenID Connect Discovery; a
+ * preset; or explicit URLs) and picks the client authentication method.
+ */
+import * as oauth from 'oauth4webapi';
+import { type AddOAuthRequest, GRANT_TYPES, type GrantType } from '../../shared/protocol.js';
+import { ApiError } from '../api-error.js';
+import { Secret } from '../secret.js';
+import type { AuthMethod, OAuthConfig, OAuthState } from './oauth-config.js';
+import { SECRET_FIELDS } from './oauth-config.js';
+import { isProviderName, PROVIDER_NAMES, PROVIDERS } from './providers.js';
+import { requestOptions, sendFailure, type UpstreamContext } from './upstream.js';
+import { requireSafeUrl } from './url-policy.js';
+
+/** What `prepareCredential` hands the vault. */
+export interface PreparedCredential {
+  config: Record<string, unknown>;
+  state: Record<string, unknown>;
+  secrets: Record<string, Secret>;
+}
+
+/** RFC 6749 §3.3 scope-token characters. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]{1,256}$/;
+
+function invalid(message: string): ApiError {
+  return new ApiError('INVALID_REQUEST', message);
+}
+
+function optionalString(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value.length === 0) throw invalid(`${field} must be a non-empty string`);
+  return value;
+}
+
+/** Normalises a scope string: single spaces, no duplicates, required scopes appended. */
+function normalizeScope(value: string | undefined, required: readonly string[]): string | null {
+  const tokens = (value ?? '').split(/\s+/).filter((t) => t.length > 0);
+  for (const token of tokens) {
+    if (!SCOPE_TOKEN.test(token))
+      throw invalid(`scope "${token.slice(0, 64)}" has characters RFC 6749 does not allow`);
+  }
+  const all = [...new Set([...tokens, ...required])];
+  return all.length > 0 ? all.join(' ') : null;
+}
+
+interface Endpoints {
+  source: OAuthConfig['source'];
+  provider: OAuthConfig['provider'];
+  issuer: string | null;
+  exact_issuer: boolean;
+  authorization_endpoint: string | null;
+  token_endpoint: string;
+  device_authorization_endpoint: string | null;
+  revocation_endpoint: string | null;
+  iss_parameter_supported: boolean;
+  auth_methods: readonly string[] | null;
+  grant_types: readonly string[] | null;
+  required_scopes: readonly string[];
+}
+
+/** Validates a request and resolves its endpoints; throws INVALID_REQUEST or UPSTREAM_*. */
+export async function prepareOAuthCredential(
+  ctx: UpstreamContext,
+  req: AddOAuthRequest,
+  clientSecret: Secret | undefined,
+): Promise<PreparedCredential> {
+  // A secret in the request body is wrapped at once, so nothing below holds it as a string.
+  const inlineSecret = optionalString(req.client_secret, 'client_secret');
+  const secret = clientSecret ?? (inlineSecret !== undefined ? Secret.fromString(inlineSecret) : undefined);
+  if (secret !== undefined && secret.length === 0) throw invalid('client_secret must not be empty');
+
+  const clientId = optionalString(req.client_id, 'client_id');
+  if (clientId === undefined) throw invalid('client_id is required (--client-id)');
+  if (clientId.length > 512 || !/^[\x20-\x7e]+$/.test(clientId))
+    throw invalid('client_id has unusable characters');
+
+  const grant: GrantType = req.grant ?? 'authorization_code';
+  if (!GRANT_TYPES.includes(grant)) throw invalid(`grant must be one of ${GRANT_TYPES.join(', ')}`);
+  if (grant === 'client_credentials' && secret === undefined) {
+    throw invalid('the client_credentials grant needs a client secret (--client-secret-stdin)');
+  }
+  const resource = req.resource === undefined ? null : requireSafeUrl(req.resource, 'resource');
+
+  const endpoints = await resolveEndpoints(ctx, req);
+  if (endpoints.grant_types !== null && !endpoints.grant_types.includes(grantTypeUri(grant))) {
+    throw invalid(`the authorization server does not support the ${grant} grant`);
+  }
+  if (grant === 'authorization_code' && endpoints.authorization_endpoint === null) {
+    throw invalid('the authorization_code grant needs an authorization endpoint (--authorization-url)');
+  }
+  if (grant === 'device_code' && endpoints.device_authorization_endpoint === null) {
+    throw invalid('the device_code grant needs a device authorization endpoint (--device-authorization-url)');
+  }
+
+  const config: OAuthConfig = {
+    source: endpoints.source,
+    provider: endpoints.provider,
+    issuer: endpoints.issuer,
+    exact_issuer: endpoints.exact_issuer,
+    authorization_endpoint: endpoints.authorization_endpoint,
+    token_endpoint: endpoints.token_endpoint,
+    device_authorization_endpoint: endpoints.device_authorization_endpoint,
+    revocation_endpoint: endpoints.revocation_endpoint,
+    iss_parameter_supported: endpoints.iss_parameter_supported,
+    client_id: clientId,
+    token_endpoint_auth_method: chooseAuthMethod(secret !== undefined, endpoints),
+    scope: normalizeScope(optionalString(req.scope, 'scope'), endpoints.required_scopes),
+    resource,
+    grant,
+  };
+  const state: OAuthState = {
+    // Client credentials need no login: a token is fetched on the first request.
+    state: grant === 'client_credentials' ? 'ready' : 'needs_login',
+    expires_at: null,
+    last_refresh_at: null,
+    lifetime_s: null,
+    scope: null,
+    token_type: 'Bearer',
+    last_error: null,
+  };
+  return {
+    config: { ...config },
+    state: { ...state },
+    secrets: secret !== undefined ? { [SECRET_FIELDS.clientSecret]: secret } : {},
+  };
+}
+
+function grantTypeUri(grant: GrantType): string {
+  return grant === 'device_code' ? 'urn:ietf:params:oauth:grant-type:device_code' : grant;
+}
+
+/** Picks Basic when the server allows it (RFC 8414 §2 makes it the default), else POST. */
+function chooseAuthMethod(hasSecret: boolean, endpoints: Endpoints): AuthMethod {
+  if (!hasSecret) return 'none';
+  const supported = endpoints.auth_methods ?? ['client_secret_basic'];
+  if (supported.includes('client_secret_basic')) return 'client_secret_basic';
+  if (supported.includes('client_secret_post')) return 'client_secret_post';
+  throw invalid(
+    `the authorization server accepts none of client_secret_basic or client_secret_post (it lists ${supported.join(', ')})`,
+  );
+}
+
+async function resolveEndpoints(ctx: UpstreamContext, req: AddOAuthRequest): Promise<Endpoints> {
+  const explicit = [
+    req.authorization_url,
+    req.token_url,
+    req.device_authorization_url,
+    req.revocation_url,
+  ].some((v) => v !== undefined);
+  const sources = [
+    req.issuer !== undefined,
+    req.provider !== undefined,
+    explicit,
+    req.mcp_server !== undefined,
+  ];
+  if (sources.filter(Boolean).length !== 1) {
+    throw invalid('give exactly one of --issuer, --provider, or --authorization-url/--token-url');
+  }
+  if (req.mcp_server !== undefined) {
+    throw invalid('credentials for remote MCP servers (--mcp-server) are not supported by this daemon yet');
+  }
+  if (req.provider !== undefined) return presetEndpoints(req.provider);
+  if (req.issuer !== undefined) return discover(ctx, requireSafeUrl(req.issuer, 'issuer'));
+  if (req.token_url === undefined) throw invalid('--token-url is required with explicit endpoints');
+  const opt = (value: string | undefined, field: string) =>
+    value === undefined ? null : requireSafeUrl(value, field);
+  return {
+    source: 'endpoints',
+    provider: null,
+    issuer: null,
+    exact_issuer: false,
+    authorization_endpoint: opt(req.authorization_url, 'authorization_url'),
+    token_endpoint: requireSafeUrl(req.token_url, 'token_url'),
+    device_authorization_endpoint: opt(req.device_authorization_url, 'device_authorization_url'),
+    revocation_endpoint: opt(req.revocation_url, 'revocation_url'),
+    iss_parameter_supported: false,
+    auth_methods: null,
+    grant_types: null,
+    required_scopes: [],
+  };
+}
+
+function presetEndpoints(name: unknown): Endpoints {
+  if (!isProviderName(name)) throw invalid(`unknown provider; known providers: ${PROVIDER_NAMES.join(', ')}`);
+  const preset = PROVIDERS[name];
+  return {
+    source: 'provider',
+    provider: name,
+    issuer: preset.issuer,
+    exact_issuer: preset.exactIssuer,
+    authorization_endpoint: preset.authorizationEndpoint,
+    token_endpoint: preset.tokenEndpoint,
+    device_authorization_endpoint: preset.deviceAuthorizationEndpoint,
+    revocation_endpoint: preset.revocationEndpoint,
+    iss_parameter_supported: false,
+    auth_methods: [preset.authMethod],
+    grant_types: null,
+    required_scopes: preset.requiredScopes,
+  };
+}
+
+/** RFC 8414 discovery first, then OpenID Connect Discovery 1.0 (which most servers serve). */
+async function discover(ctx: UpstreamContext, issuer: string): Promise<Endpoints> {
+  const issuerUrl = new URL(issuer);
+  let lastFailure: ApiError | undefined;
+  for (const algorithm of ['oauth2', 'oidc'] as const) {
+    let response: Response;
+    try {
+      response = await oauth.discoveryRequest(issuerUrl, { ...requestOptions(ctx, issuer), algorithm });
+    } catch (err) {
+      const failure = sendFailure(null, err, `discovery at ${issuer}`);
+      throw new ApiError(
+        failure.failureClass === 'transient' ? 'UPSTREAM_UNAVAILABLE' : 'UPSTREAM_ERROR',
+        failure.message,
+      );
+    }
+    if (response.status === 404) {
+      await response.body?.cancel();
+      lastFailure = new ApiError('UPSTREAM_ERROR', `no authorization server metadata found for ${issuer}`);
+      continue;
+    }
+    if (response.status >= 500 || response.status === 429) {
+      await response.body?.cancel();
+      throw new ApiError(
+        'UPSTREAM_UNAVAILABLE',
+        `discovery at ${issuer} failed (HTTP ${response.status}); try again later`,
+      );
+    }
+    let metadata: oauth.AuthorizationServer;
+    try {
+      metadata = await oauth.processDiscoveryResponse(issuerUrl, response);
+    } catch {
+      throw new ApiError(
+        'UPSTREAM_ERROR',
+        `the authorization server metadata of ${issuer} is invalid or names another issuer`,
+      );
+    }
+    return metadataEndpoints(issuer, metadata);
+  }
+  throw lastFailure ?? new ApiError('UPSTREAM_ERROR', `no authorization server metadata found for ${issuer}`);
+}
+
+function metadataEndpoints(issuer: string, metadata: oauth.AuthorizationServer): Endpoints {
+  // Metadata is the server's word, not the user's: a bad URL in it is an upstream error.
+  const url = (value: unknown, field: string): string | null => {
+    if (value === undefined) return null;
+    try {
+      return requireSafeUrl(value, field);
+    } catch {
+      throw new ApiError(
+        'UPSTREAM_ERROR',
+        `the metadata of ${issuer} has an unusable ${field} (https required)`,
+      );
+    }
+  };
+  const token = url(metadata.token_endpoint, 'token_endpoint');
+  if (token === null) throw new ApiError('UPSTREAM_ERROR', `the metadata of ${issuer} has no token_endpoint`);
+  const list = (value: unknown): string[] | null =>
+    Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : null;
+  return {
+    source: 'issuer',
+    provider: null,
+    issuer,
+    exact_issuer: true,
+    authorization_endpoint: url(metadata.authorization_endpoint, 'authorization_endpoint'),
+    token_endpoint: token,
+    device_authorization_endpoint: url(
+      metadata.device_authorization_endpoint,
+      'device_authorization_endpoint',
+    ),
+    revocation_endpoint: url(metadata.revocation_endpoint, 'revocation_endpoint'),
+    iss_parameter_supported: metadata.authorization_response_iss_parameter_supported === true,
+    auth_methods: list(metadata.token_endpoint_auth_methods_supported),
+    grant_types: list(metadata.grant_types_supported),
+    required_scopes: [],
+  };
+}
