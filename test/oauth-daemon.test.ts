@@ -1,0 +1,328 @@
+/**
+ * OAuth through the real daemon process and the real CLI, against a real authorization server
+ * (oidc-provider 9.13.3 on loopback, rotation and reuse detection on, 5-second access tokens):
+ * login headlessly through `--no-browser`, device grant, client credentials, many processes
+ * after expiry, invalidate, kill -9 and restart, injected 503s, a forgotten grant, revocation.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type OidcServer, startOidcServer } from './fixtures/oidc-server.js';
+import {
+  CLI,
+  type DaemonProcess,
+  filesContaining,
+  makeHome,
+  REPO_ROOT,
+  runCli,
+  socketRequest,
+  startDaemon,
+  type TestHome,
+} from './helpers/daemon-process.js';
+
+const TTL_S = 5;
+
+/** Runs `keyward login` and completes whatever it asks for with the fixture, headlessly. */
+async function loginHeadless(
+  home: TestHome,
+  server: OidcServer,
+  name: string,
+  device = false,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const args = ['login', name, ...(device ? ['--device'] : ['--no-browser'])];
+  const child = spawn(process.execPath, [CLI, ...args], { env: home.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let acted = false;
+  const act = (): void => {
+    if (acted) return;
+    if (!device) {
+      const url = stdout.split('\n').find((l) => l.startsWith('http'));
+      if (!url) return;
+      acted = true;
+      void server.completeAuthorization(url.trim());
+    } else {
+      const code = /enter the code: (\S+)/.exec(stderr)?.[1];
+      if (!code) return;
+      acted = true;
+      void server.approveDeviceCode(code);
+    }
+  };
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    act();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    act();
+  });
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+  return { code, stdout, stderr };
+}
+
+/** Runs `workers` processes that each fetch `perWorker` tokens at once through the SDK. */
+async function tokenStorm(
+  home: TestHome,
+  name: string,
+  workers: number,
+  perWorker: number,
+): Promise<string[]> {
+  const script = `
+    const { KeywardClient } = await import('keyward/client');
+    const kw = new KeywardClient();
+    const tokens = await Promise.all(Array.from({ length: ${perWorker} }, () => kw.getToken(${JSON.stringify(name)})));
+    process.stdout.write(JSON.stringify(tokens.map((t) => t.accessToken)));
+  `;
+  const runs = Array.from(
+    { length: workers },
+    () =>
+      new Promise<string[]>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+          cwd: REPO_ROOT,
+          env: home.env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        child.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+        });
+        child.on('close', (c) =>
+          c === 0 ? resolve(JSON.parse(out)) : reject(new Error(`worker failed: ${err}`)),
+        );
+      }),
+  );
+  return (await Promise.all(runs)).flat();
+}
+
+describe('OAuth through the daemon', () => {
+  let server: OidcServer;
+  let home: TestHome;
+  let daemon: DaemonProcess;
+  const seenTokens = new Set<string>();
+
+  const token = async (name: string): Promise<string> => {
+    const res = await runCli(home, ['token', name]);
+    assert.equal(res.code, 0, res.stderr);
+    const value = res.stdout.trim();
+    seenTokens.add(value);
+    return value;
+  };
+  const refreshes = (): number => server.events.grantSuccess.refresh_token ?? 0;
+
+  before(async () => {
+    server = await startOidcServer({ accessTokenTtl: TTL_S });
+    home = makeHome();
+    daemon = await startDaemon(home);
+  });
+  after(async () => {
+    await daemon?.stop();
+    await server?.close();
+    home?.cleanup();
+  });
+
+  test('add --oauth with discovery, then token before login says LOGIN_REQUIRED (exit 5)', async () => {
+    const add = await runCli(
+      home,
+      [
+        'add',
+        'acme',
+        '--oauth',
+        '--issuer',
+        server.issuer,
+        '--client-id',
+        server.clients.confidential.client_id,
+        '--client-secret-stdin',
+        '--scope',
+        'openid api:read',
+      ],
+      { input: `${server.clients.confidential.client_secret}\n` },
+    );
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stderr, /keyward login acme/);
+
+    const before = await runCli(home, ['token', 'acme']);
+    assert.equal(before.code, 5);
+    assert.match(before.stderr, /^keyward: LOGIN_REQUIRED: .*keyward login acme/m);
+
+    const status = JSON.parse((await runCli(home, ['status', '--json'])).stdout);
+    const entry = status.credentials.find((c: { name: string }) => c.name === 'acme');
+    assert.equal(entry.state, 'needs_login');
+    assert.equal(entry.grant, 'authorization_code');
+    assert.equal(entry.issuer, server.issuer);
+  });
+
+  test('login --no-browser prints the URL alone on stdout and completes; the token verifies', async () => {
+    const login = await loginHeadless(home, server, 'acme');
+    assert.equal(login.code, 0, login.stderr);
+    const lines = login.stdout.trim().split('\n');
+    assert.equal(lines.length, 1);
+    assert.match(lines[0] as string, /^http:\/\/127\.0\.0\.1:\d+\/.*code_challenge_method=S256/);
+
+    const access = await token('acme');
+    const claims = await server.verifyAccessToken(access);
+    assert.equal(claims.iss, server.issuer);
+
+    const status = JSON.parse((await runCli(home, ['status', '--json'])).stdout);
+    const entry = status.credentials.find((c: { name: string }) => c.name === 'acme');
+    assert.equal(entry.state, 'ready');
+    assert.ok(Date.parse(entry.expires_at) > Date.now());
+  });
+
+  test('8 processes x 25 callers after expiry: all served valid tokens, one refresh, no grant error', async () => {
+    await token('acme');
+    // Past half the lifetime, every caller needs a fresh token (min_ttl is capped at lifetime/2).
+    await sleep((TTL_S / 2) * 1000 + 600);
+    server.resetEvents();
+    const tokens = await tokenStorm(home, 'acme', 8, 25);
+    assert.equal(tokens.length, 200);
+    for (const t of new Set(tokens)) {
+      seenTokens.add(t);
+      await server.verifyAccessToken(t);
+    }
+    assert.equal(refreshes(), 1, 'exactly one refresh reached the server');
+    assert.equal(new Set(tokens).size, 1, 'every caller got the one fresh token');
+    assert.deepEqual(server.events.grantErrors, []);
+  });
+
+  test('invalidate with the current token refreshes once; 20 stale reports refresh nothing', async () => {
+    const current = await token('acme');
+    server.resetEvents();
+    const fresh = await socketRequest(home.socket, 'POST', '/v1/credentials/acme/invalidate', {
+      body: { access_token: current },
+    });
+    assert.equal(fresh.status, 200);
+    assert.notEqual(fresh.body.access_token, current);
+    assert.equal(refreshes(), 1);
+    seenTokens.add(fresh.body.access_token);
+
+    const stale = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        socketRequest(home.socket, 'POST', '/v1/credentials/acme/invalidate', {
+          body: { access_token: current },
+        }),
+      ),
+    );
+    for (const res of stale) assert.equal(res.body.access_token, fresh.body.access_token);
+    assert.equal(refreshes(), 1, 'stale reports caused no refresh');
+    assert.deepEqual(server.events.grantErrors, []);
+  });
+
+  test('kill -9, wait past expiry, restart: the persisted rotated refresh token works', async () => {
+    await token('acme');
+    daemon.child.kill('SIGKILL');
+    await daemon.exited;
+    await sleep(TTL_S * 1000 + 500);
+    server.resetEvents();
+    daemon = await startDaemon(home);
+    const access = await token('acme');
+    await server.verifyAccessToken(access);
+    assert.equal(refreshes(), 1);
+    assert.deepEqual(server.events.grantErrors, []);
+  });
+
+  test('injected 503s are retried transparently', async () => {
+    const current = await token('acme');
+    server.resetEvents();
+    server.injectTokenFailures(2, { status: 503, retryAfter: 0 });
+    const started = Date.now();
+    const res = await socketRequest(home.socket, 'POST', '/v1/credentials/acme/invalidate', {
+      body: { access_token: current },
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.notEqual(res.body.access_token, current);
+    seenTokens.add(res.body.access_token);
+    assert.equal(server.events.tokenRequests, 3, 'two failures, then the refresh that worked');
+    assert.ok(Date.now() - started < 10_000);
+    assert.deepEqual(server.events.grantErrors, []);
+  });
+
+  test('a forgotten grant gives LOGIN_REQUIRED (exit 5) and needs_login; a fresh login recovers', async () => {
+    const current = await token('acme');
+    server.forgetGrants();
+    const res = await socketRequest(home.socket, 'POST', '/v1/credentials/acme/invalidate', {
+      body: { access_token: current },
+    });
+    assert.equal(res.status, 428);
+    assert.equal(res.body.error.code, 'LOGIN_REQUIRED');
+    const cli = await runCli(home, ['token', 'acme']);
+    assert.equal(cli.code, 5);
+    assert.match(cli.stderr, /keyward login acme/);
+    const status = JSON.parse((await runCli(home, ['status', '--json'])).stdout);
+    const entry = status.credentials.find((c: { name: string }) => c.name === 'acme');
+    assert.equal(entry.state, 'needs_login');
+    assert.equal(entry.last_error?.code, 'LOGIN_REQUIRED');
+    const table = await runCli(home, ['status']);
+    assert.match(table.stderr, /keyward login acme/);
+
+    const login = await loginHeadless(home, server, 'acme');
+    assert.equal(login.code, 0, login.stderr);
+    await server.verifyAccessToken(await token('acme'));
+  });
+
+  test('device grant through the CLI', async () => {
+    const add = await runCli(home, [
+      'add',
+      'dev',
+      '--oauth',
+      '--issuer',
+      server.issuer,
+      '--client-id',
+      server.clients.public.client_id,
+      '--grant',
+      'device_code',
+      '--scope',
+      'openid api:read',
+    ]);
+    assert.equal(add.code, 0, add.stderr);
+    const login = await loginHeadless(home, server, 'dev', true);
+    assert.equal(login.code, 0, login.stderr);
+    assert.match(login.stderr, /open http:\/\/127\.0\.0\.1:\d+\/\S+ and enter the code: \S+/);
+    await server.verifyAccessToken(await token('dev'));
+  });
+
+  test('client credentials: a token on demand, no login', async () => {
+    const add = await runCli(
+      home,
+      [
+        'add',
+        'svc',
+        '--oauth',
+        '--issuer',
+        server.issuer,
+        '--client-id',
+        server.clients.confidential.client_id,
+        '--client-secret-stdin',
+        '--grant',
+        'client_credentials',
+        '--scope',
+        'api:read',
+      ],
+      { input: server.clients.confidential.client_secret },
+    );
+    assert.equal(add.code, 0, add.stderr);
+    await server.verifyAccessToken(await token('svc'));
+  });
+
+  test('no token the server issued, nor the client secret, is in clear on disk or in the daemon output', () => {
+    assert.ok(seenTokens.size >= 5);
+    for (const t of [...seenTokens, server.clients.confidential.client_secret]) {
+      assert.deepEqual(filesContaining(home.home, t), []);
+      assert.ok(!daemon.output().includes(t));
+    }
+  });
+
+  test('remove revokes at the server (RFC 7009)', async () => {
+    const access = await token('acme');
+    const res = await runCli(home, ['remove', 'acme']);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stderr, /revoked/);
+    const gone = await runCli(home, ['token', 'acme']);
+    assert.equal(gone.code, 4);
+    assert.ok(access.length > 0);
+  });
+});
