@@ -9,9 +9,11 @@ import { VERSION } from '../../shared/version.js';
 import { CliError } from './cli-error.js';
 import { registerAdd } from './commands/add.js';
 import { registerDaemon } from './commands/daemon.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerInit } from './commands/init.js';
 import { registerLogin } from './commands/login.js';
 import { registerRemove } from './commands/remove.js';
+import { registerService } from './commands/service.js';
 import { registerStatus } from './commands/status.js';
 import { registerToken } from './commands/token.js';
 import { registerUnlock } from './commands/unlock.js';
@@ -36,6 +38,8 @@ export function buildProgram(): Command {
   registerStatus(program, context);
   registerRemove(program, context);
   registerUnlock(program, context);
+  registerService(program, context);
+  registerDoctor(program, context);
   // Commands inherit the program's error handling and output.
   for (const command of program.commands) {
     command.exitOverride();

@@ -4,6 +4,7 @@
  * the daemon on the first connection (socket activation, sd_listen_fds(3)).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { ensurePrivateDir } from '../fs-safety.js';
 import {
   renderServiceFiles,
@@ -91,35 +92,39 @@ export function systemdManager({ setup, runner }: ManagerDeps): ServiceManager {
 
     async uninstall(): Promise<ServiceReport> {
       const paths = serviceFilePaths('systemd', setup);
+      // What `systemctl enable` made; removed by hand too, in case systemctl cannot do it.
+      const wants = path.join(path.dirname(paths[0] ?? ''), 'sockets.target.wants', SYSTEMD_SOCKET_UNIT);
+      const linked = fs.lstatSync(wants, { throwIfNoEntry: false })?.isSymbolicLink() === true;
+      const present = linked || paths.some((p) => fs.existsSync(p));
       const tool = runner.which(SYSTEMCTL);
-      const present = paths.some((p) => fs.existsSync(p));
-      // Stop and disable while systemd still knows the units, then forget them.
-      const before = present
-        ? [user('disable', '--now', SYSTEMD_SOCKET_UNIT), user('stop', SYSTEMD_SERVICE_UNIT)]
-        : [];
-      const first = tool ? await runSteps(runner, tool, before, { keepGoing: true }) : undefined;
-      const removed = paths.map((p) => ({
-        path: p,
-        change: removeServiceFile(p) ? ('removed' as const) : ('absent' as const),
-      }));
-      const reload = present ? [user('daemon-reload')] : [];
-      if (!tool)
-        return {
-          target: 'systemd',
-          files: removed,
-          manager: undefined,
-          ran: [],
-          failed: undefined,
-          pending: [...before, ...reload],
-        };
-      const second = await runSteps(runner, tool, reload);
+      const files = (): ServiceReport['files'] =>
+        paths.map((p) => ({ path: p, change: removeServiceFile(p) ? 'removed' : 'absent' }));
+      if (!present || !tool) {
+        // Without systemctl there is no user manager running these units: removing the files is all.
+        if (linked) removeServiceFile(wants);
+        return { target: 'systemd', files: files(), manager: tool, ran: [], failed: undefined, pending: [] };
+      }
+      // Stop and disable while systemd still knows the units, then make it forget them.
+      const stopped = await runSteps(
+        runner,
+        tool,
+        [user('disable', '--now', SYSTEMD_SOCKET_UNIT), user('stop', SYSTEMD_SERVICE_UNIT)],
+        { keepGoing: true },
+      );
+      const removed = files();
+      if (fs.lstatSync(wants, { throwIfNoEntry: false })?.isSymbolicLink()) removeServiceFile(wants);
+      const reloaded = await runSteps(runner, tool, [user('daemon-reload')]);
+      const failed = stopped.failed ?? reloaded.failed;
       return {
         target: 'systemd',
         files: removed,
         manager: tool,
-        ran: [...(first?.ran ?? []), ...second.ran],
-        failed: first?.failed ?? second.failed,
-        pending: [...(first?.pending ?? []), ...second.pending],
+        ran: [...stopped.ran, ...reloaded.ran],
+        failed,
+        // Once the files are gone, only stopping what is still loaded and reloading make sense.
+        pending: failed
+          ? [user('stop', SYSTEMD_SOCKET_UNIT, SYSTEMD_SERVICE_UNIT), user('daemon-reload')]
+          : [],
       };
     },
 

@@ -101,7 +101,7 @@ function reportSteps(ctx: CliContext, report: ServiceReport, tool: string): void
   }
   if (report.pending.length === 0) return;
   const why = report.manager
-    ? 'the service manager did not finish the job'
+    ? `${tool} did not finish the job`
     : `${tool} is not on PATH, so nothing was ${report.files.some((f) => f.change === 'removed') ? 'stopped' : 'enabled'}`;
   say(ctx.io, `${why}; once it can, run:`);
   for (const argv of report.pending) say(ctx.io, `  ${commandLine(argv)}`);
