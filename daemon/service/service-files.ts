@@ -13,6 +13,7 @@ import {
   plistEnvironment,
   systemdEnvironment,
   systemdLineValue,
+  systemdProgram,
   systemdWord,
   TemplateError,
   xmlText,
@@ -151,8 +152,8 @@ function renderSystemd(setup: ServiceSetup): ServiceFile[] {
   const [servicePath, socketPath] = serviceFilePaths('systemd', setup) as [string, string];
   const placement = systemdPlacement(setup);
   const service = fillTemplate(readTemplate(setup, 'systemd', SYSTEMD_SERVICE_UNIT), {
-    NODE: systemdWord(setup.nodePath, 'the node path', { forExec: true }),
-    CLI: systemdWord(setup.cliPath, 'the keyward CLI path', { forExec: true }),
+    NODE: systemdProgram(setup.nodePath, 'the node path'),
+    CLI: systemdWord(setup.cliPath, 'the keyward CLI path', { commandArgument: true }),
     ENVIRONMENT: systemdEnvironment(placement.env),
     // "-": a missing home does not fail the namespace setup; the daemon then says what is wrong.
     READ_WRITE_HOME: systemdWord(`-${setup.paths.home}`, 'KEYWARD_HOME'),

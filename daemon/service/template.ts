@@ -42,14 +42,28 @@ function escapeSpecifiers(value: string): string {
 
 /**
  * Quotes one word for a systemd setting that splits on whitespace and unquotes (`ExecStart=`,
- * `ReadWritePaths=`, `Environment=`); with `forExec`, `$` is doubled so it is not expanded
- * (systemd.service(5) "Command lines").
+ * `ReadWritePaths=`, `Environment=`). With `commandArgument`, `$` is doubled: systemd expands
+ * variables in a command's arguments, though not in the program path (systemd.service(5)
+ * "Command lines").
  */
-export function systemdWord(value: string, what: string, opts: { forExec?: boolean } = {}): string {
+export function systemdWord(value: string, what: string, opts: { commandArgument?: boolean } = {}): string {
   refuseControlCharacters(value, what);
   let escaped = escapeSpecifiers(value.replaceAll('\\', '\\\\').replaceAll('"', '\\"'));
-  if (opts.forExec) escaped = escaped.replaceAll('$', '$$$$');
+  if (opts.commandArgument) escaped = escaped.replaceAll('$', '$$$$');
   return `"${escaped}"`;
+}
+
+/**
+ * Quotes a command's program path for `ExecStart=`: taken literally (no `$` expansion), and
+ * systemd refuses quotes and backslashes in it outright, so those are refused here with the reason.
+ */
+export function systemdProgram(value: string, what: string): string {
+  if (/["'\\]/.test(value)) {
+    throw new TemplateError(
+      `${what} ${value} holds a quote or a backslash, which systemd refuses in a program path: install it under a plainer path`,
+    );
+  }
+  return systemdWord(value, what);
 }
 
 /** Renders a value that systemd takes as the rest of the line (`ListenStream=` with a path). */
