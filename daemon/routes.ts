@@ -4,17 +4,22 @@
  * a handler runs (see access.ts).
  */
 import type {
+  AddClientRequest,
   AddCredentialRequest,
   HealthResponse,
   InvalidateRequest,
   LoginRequest,
   RemoveCredentialRequest,
+  RotateKeyRequest,
+  SetPolicyRequest,
   StatusResponse,
   TokenRequest,
 } from '../shared/protocol.js';
 import { DEFAULT_MIN_TTL_S } from '../shared/protocol.js';
 import { VERSION } from '../shared/version.js';
 import type { RouteAccess } from './access.js';
+import type { AccessService } from './access-service.js';
+import { ApiError } from './api-error.js';
 import type { CredentialService } from './credential-service.js';
 import * as schemas from './schemas.js';
 import { Secret } from './secret.js';
@@ -24,6 +29,8 @@ export interface RouteContext {
   credentials: CredentialService;
   status(): StatusResponse;
   unlock(passphrase: Secret): Promise<void>;
+  /** Clients, policy, audit verification, key rotation (access control). */
+  access?: AccessService;
 }
 
 /** The validated parts of a request a handler sees. */
@@ -38,6 +45,8 @@ export interface RouteDefinition {
   /** Path below `/v1`, in find-my-way syntax. */
   path: string;
   access: RouteAccess;
+  /** The audit log's event name: set on every route that serves a token or changes state. */
+  audit?: string;
   /** HTTP status of a successful answer (default 200). */
   status?: number;
   schema: { params?: object; body?: object };
@@ -46,13 +55,49 @@ export interface RouteDefinition {
 
 const body = <T>(input: RouteInput): T => (input.body ?? {}) as T;
 const name = (input: RouteInput): string => input.params.name as string;
+const accessOf = (ctx: RouteContext): AccessService => {
+  if (!ctx.access) throw new ApiError('INTERNAL', 'access control is not set up in this daemon');
+  return ctx.access;
+};
 
 /** Every route the daemon serves. */
 export const ROUTES: readonly RouteDefinition[] = [
   {
+    method: 'GET',
+    path: '/audit/verify',
+    access: 'admin',
+    schema: {},
+    handler: (_input, ctx) => accessOf(ctx).verifyAudit(),
+  },
+  {
+    method: 'GET',
+    path: '/clients',
+    access: 'admin',
+    schema: {},
+    handler: (_input, ctx) => accessOf(ctx).listClients(),
+  },
+  {
+    method: 'POST',
+    path: '/clients',
+    access: 'admin',
+    audit: 'client.add',
+    status: 201,
+    schema: { body: schemas.addClientBody },
+    handler: (input, ctx) => accessOf(ctx).addClient(body<AddClientRequest>(input)),
+  },
+  {
+    method: 'DELETE',
+    path: '/clients/:client',
+    access: 'admin',
+    audit: 'client.remove',
+    schema: { params: schemas.clientParams },
+    handler: (input, ctx) => accessOf(ctx).removeClient(input.params.client as string),
+  },
+  {
     method: 'POST',
     path: '/credentials',
     access: 'admin',
+    audit: 'credential.add',
     status: 201,
     schema: { body: schemas.addCredentialBody },
     handler: (input, ctx) => ctx.credentials.add(body<AddCredentialRequest>(input)),
@@ -61,6 +106,7 @@ export const ROUTES: readonly RouteDefinition[] = [
     method: 'DELETE',
     path: '/credentials/:name',
     access: 'admin',
+    audit: 'credential.remove',
     schema: { params: schemas.nameParams, body: schemas.removeBody },
     handler: (input, ctx) =>
       ctx.credentials.remove(name(input), body<RemoveCredentialRequest>(input).revoke ?? true),
@@ -69,6 +115,7 @@ export const ROUTES: readonly RouteDefinition[] = [
     method: 'POST',
     path: '/credentials/:name/invalidate',
     access: 'credential',
+    audit: 'invalidate',
     schema: { params: schemas.nameParams, body: schemas.invalidateBody },
     handler: (input, ctx) =>
       ctx.credentials.invalidate(name(input), body<InvalidateRequest>(input).access_token),
@@ -77,6 +124,7 @@ export const ROUTES: readonly RouteDefinition[] = [
     method: 'POST',
     path: '/credentials/:name/login',
     access: 'admin',
+    audit: 'login',
     schema: { params: schemas.nameParams, body: schemas.loginBody },
     handler: (input, ctx) => ctx.credentials.login(name(input), body<LoginRequest>(input).flow),
   },
@@ -84,6 +132,7 @@ export const ROUTES: readonly RouteDefinition[] = [
     method: 'POST',
     path: '/credentials/:name/token',
     access: 'credential',
+    audit: 'token',
     schema: { params: schemas.nameParams, body: schemas.tokenBody },
     handler: (input, ctx) =>
       ctx.credentials.getToken(name(input), body<TokenRequest>(input).min_ttl ?? DEFAULT_MIN_TTL_S),
@@ -104,6 +153,21 @@ export const ROUTES: readonly RouteDefinition[] = [
   },
   {
     method: 'GET',
+    path: '/policy',
+    access: 'admin',
+    schema: {},
+    handler: (_input, ctx) => ({ policy: accessOf(ctx).policy() }),
+  },
+  {
+    method: 'POST',
+    path: '/policy',
+    access: 'admin',
+    audit: 'policy.set',
+    schema: { body: schemas.policyBody },
+    handler: (input, ctx) => accessOf(ctx).setPolicy(body<SetPolicyRequest>(input).policy),
+  },
+  {
+    method: 'GET',
     path: '/status',
     access: 'admin',
     schema: {},
@@ -111,8 +175,17 @@ export const ROUTES: readonly RouteDefinition[] = [
   },
   {
     method: 'POST',
+    path: '/vault/rotate-key',
+    access: 'admin',
+    audit: 'key.rotate',
+    schema: { body: schemas.rotateKeyBody },
+    handler: (input, ctx) => accessOf(ctx).rotateKey(body<RotateKeyRequest>(input)),
+  },
+  {
+    method: 'POST',
     path: '/vault/unlock',
     access: 'admin',
+    audit: 'vault.unlock',
     schema: { body: schemas.unlockBody },
     handler: async (input, ctx) => {
       const passphrase = Secret.fromString(body<{ passphrase: string }>(input).passphrase);

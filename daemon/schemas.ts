@@ -104,3 +104,39 @@ export const unlockBody = {
   additionalProperties: false,
   properties: { passphrase: { type: 'string', minLength: 1, maxLength: 4096 } },
 } as const;
+
+/** `{client}` in the path. */
+export const clientParams = {
+  type: 'object',
+  required: ['client'],
+  additionalProperties: false,
+  properties: { client: NAME },
+} as const;
+
+/** `POST /v1/clients`. */
+export const addClientBody = {
+  type: 'object',
+  required: ['name', 'allow'],
+  additionalProperties: false,
+  properties: { name: NAME, allow: { type: 'array', minItems: 1, maxItems: 256, items: NAME } },
+} as const;
+
+/** `POST /v1/policy`. */
+export const policyBody = {
+  type: 'object',
+  required: ['policy'],
+  additionalProperties: false,
+  properties: { policy: { enum: ['open', 'strict'] } },
+} as const;
+
+/** `POST /v1/vault/rotate-key`. */
+export const rotateKeyBody = {
+  type: 'object',
+  required: ['key_store'],
+  additionalProperties: false,
+  properties: {
+    key_store: { enum: ['file', 'keychain', 'passphrase'] },
+    passphrase: { type: 'string', minLength: 1, maxLength: 4096 },
+    current_passphrase: { type: 'string', minLength: 1, maxLength: 4096 },
+  },
+} as const;

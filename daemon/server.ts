@@ -27,14 +27,20 @@ export interface ServerDeps {
   ctx: RouteContext;
   access: AccessControl;
   log: Logger;
-  /** Called after each token-serving route, for the audit log. */
-  onTokenRoute?: (event: {
-    request: FastifyRequest;
-    route: RouteDefinition;
-    credential: string;
-    outcome: 'ok' | 'denied' | 'error';
-    code?: string;
-  }) => void;
+  /** Called once per request to a route with an `audit` name (tokens, admin changes), for the audit log. */
+  onAuditedRoute?: (event: AuditedRouteEvent) => void;
+}
+
+/** One request to an audited route, as it ended. */
+export interface AuditedRouteEvent {
+  request: FastifyRequest;
+  route: RouteDefinition;
+  /** The credential named in the path, if any. */
+  credential: string | undefined;
+  outcome: 'ok' | 'denied' | 'error';
+  code?: string;
+  /** When the handler started (ms since the epoch), for requests that reached it. */
+  startedAt?: number;
 }
 
 function send(reply: FastifyReply, error: ApiError): FastifyReply {
@@ -139,7 +145,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         new ApiError('FORBIDDEN', 'requests from a browser (with Origin or Referer) are refused'),
       );
     }
-    request.caller = deps.access.identify(request.headers.authorization);
+    try {
+      request.caller = deps.access.identify(request.headers.authorization);
+    } catch (err) {
+      // An unknown or revoked token asking for a token is exactly what the audit log is for.
+      const route = (request.routeOptions.config as { route?: RouteDefinition } | undefined)?.route;
+      if (route?.audit !== undefined) {
+        const credential = (request.params as Record<string, string> | undefined)?.name;
+        deps.onAuditedRoute?.({ request, route, credential, outcome: 'denied', code: toApiError(err).code });
+      }
+      throw err;
+    }
     return undefined;
   });
 
@@ -164,6 +180,7 @@ function registerRoute(app: FastifyInstance, route: RouteDefinition, deps: Serve
     method: route.method,
     url: `${API_PREFIX}${route.path}`,
     schema: route.schema,
+    config: { route },
     // Access is checked before validation so that an unauthorised caller learns nothing from
     // validation messages.
     onRequest: async (request) => {
@@ -171,8 +188,8 @@ function registerRoute(app: FastifyInstance, route: RouteDefinition, deps: Serve
       try {
         deps.access.authorize(request.caller ?? { kind: 'anonymous' }, route.access, credential);
       } catch (err) {
-        if (route.access === 'credential' && credential !== undefined) {
-          deps.onTokenRoute?.({
+        if (route.audit !== undefined) {
+          deps.onAuditedRoute?.({
             request,
             route,
             credential,
@@ -186,21 +203,23 @@ function registerRoute(app: FastifyInstance, route: RouteDefinition, deps: Serve
     handler: async (request, reply) => {
       const input = { params: (request.params ?? {}) as Record<string, string>, body: request.body };
       const credential = input.params.name;
+      const startedAt = Date.now();
       try {
         const result = await route.handler(input, deps.ctx);
-        if (route.access === 'credential' && credential !== undefined) {
-          deps.onTokenRoute?.({ request, route, credential, outcome: 'ok' });
+        if (route.audit !== undefined) {
+          deps.onAuditedRoute?.({ request, route, credential, outcome: 'ok', startedAt });
         }
         return reply.code(route.status ?? 200).send(result);
       } catch (err) {
-        if (route.access === 'credential' && credential !== undefined) {
+        if (route.audit !== undefined) {
           const code = toApiError(err).code;
-          deps.onTokenRoute?.({
+          deps.onAuditedRoute?.({
             request,
             route,
             credential,
             outcome: 'error',
             code: isErrorCode(code) ? code : 'INTERNAL',
+            startedAt,
           });
         }
         throw err;
