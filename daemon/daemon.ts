@@ -7,12 +7,17 @@ import { type KeywardPaths, resolvePaths } from '../shared/paths.js';
 import type { StatusResponse } from '../shared/protocol.js';
 import { VERSION } from '../shared/version.js';
 import { AccessControl } from './access.js';
+import { AccessService, auditEventOf } from './access-service.js';
 import { ensureAdminToken } from './admin-token.js';
+import { AuditLog } from './audit-log.js';
+import { ClientRegistry } from './clients.js';
 import { CredentialService } from './credential-service.js';
 import { ensurePrivateDir } from './fs-safety.js';
 import { acquirePidLock, inheritedSocketFd, listen, prepareSocketPath } from './listener.js';
 import { createLogger, type Logger } from './log.js';
 import { OAuthService } from './oauth/oauth-service.js';
+import { guardConnections } from './peer-guard.js';
+import type { Secret } from './secret.js';
 import { buildServer } from './server.js';
 import { Vault } from './vault/vault.js';
 
@@ -60,7 +65,13 @@ export async function startDaemon(
     const adminToken = ensureAdminToken(paths);
     const oauth = new OAuthService({ vault, log: log.child({ component: 'oauth' }) });
     const credentials = new CredentialService({ vault, oauth, log });
-    const access = new AccessControl({ adminToken });
+    const audit = new AuditLog({ file: paths.auditLog, store: vault, onWarning: (m) => log.warn(m) });
+    // A passphrase vault gives the audit key once unlocked; entries wait in memory until then.
+    if (!vault.locked) audit.start(vault.deriveKey('audit-log'));
+    const clients = ClientRegistry.open(paths.vault);
+    const accessService = new AccessService({ vault, paths, clients, audit, log });
+    const access = new AccessControl({ adminToken, clients, policy: () => accessService.policy() });
+    log.info({ policy: accessService.policy() }, `access policy: ${accessService.policy()}`);
 
     const status = (): StatusResponse => {
       const list = credentials.list();
@@ -75,14 +86,31 @@ export async function startDaemon(
           credentials: list.length,
           ...(vault.locked ? { locked: true } : {}),
         },
+        policy: accessService.policy(),
         credentials: list,
       };
     };
 
+    const unlock = async (passphrase: Secret): Promise<void> => {
+      await vault.unlock(passphrase);
+      audit.start(vault.deriveKey('audit-log'));
+    };
     const app = buildServer({
       log,
       access,
-      ctx: { credentials, status, unlock: (passphrase) => vault.unlock(passphrase) },
+      ctx: { credentials, status, unlock, access: accessService },
+      onAuditedRoute: (event) => audit.append(auditEventOf(event, vault)),
+    });
+    guardConnections(app.server, {
+      log,
+      onRefused: (peer, reason) =>
+        audit.append({
+          event: 'connection.refused',
+          peer,
+          target: reason,
+          outcome: 'denied',
+          code: 'FORBIDDEN',
+        }),
     });
     await listen(app, paths.socket, fd);
     log.info(
@@ -96,6 +124,8 @@ export async function startDaemon(
         log.info('shutting down: finishing in-flight work');
         await app.close();
         await oauth.close();
+        clients.close();
+        audit.close();
         vault.close();
         adminToken.wipe();
         releaseLock();
