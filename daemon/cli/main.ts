@@ -8,11 +8,15 @@ import { EXIT } from '../../shared/errors.js';
 import { VERSION } from '../../shared/version.js';
 import { CliError } from './cli-error.js';
 import { registerAdd } from './commands/add.js';
+import { registerAudit } from './commands/audit.js';
+import { registerClient } from './commands/client.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerInit } from './commands/init.js';
 import { registerLogin } from './commands/login.js';
+import { registerPolicy } from './commands/policy.js';
 import { registerRemove } from './commands/remove.js';
+import { registerRotateKey } from './commands/rotate-key.js';
 import { registerService } from './commands/service.js';
 import { registerStatus } from './commands/status.js';
 import { registerToken } from './commands/token.js';
@@ -40,6 +44,10 @@ export function buildProgram(): Command {
   registerUnlock(program, context);
   registerService(program, context);
   registerDoctor(program, context);
+  registerClient(program, context);
+  registerPolicy(program, context);
+  registerAudit(program, context);
+  registerRotateKey(program, context);
   // Commands inherit the program's error handling and output.
   for (const command of program.commands) {
     command.exitOverride();
