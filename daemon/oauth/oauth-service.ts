@@ -22,6 +22,7 @@ import { startAuthorizationCodeFlow } from './authorization-code-flow.js';
 import { startDeviceFlow } from './device-flow.js';
 import { FlowRegistry } from './flow-registry.js';
 import { type LoginDeps, loginFailure } from './login-common.js';
+import { prepareMcpCredential } from './mcp-discovery.js';
 import {
   authorizationServer,
   clientAuthentication,
@@ -94,6 +95,8 @@ export class OAuthService {
 
   /** Validates an add request, runs discovery, and returns what the vault should store. */
   prepareCredential(req: AddOAuthRequest, clientSecret?: Secret): Promise<PreparedCredential> {
+    // A remote MCP server names its authorization server itself (RFC 9728): see mcp-discovery.ts.
+    if (req.mcp_server !== undefined) return prepareMcpCredential(this.#upstream, req, clientSecret);
     return prepareOAuthCredential(this.#upstream, req, clientSecret);
   }
 

@@ -1,0 +1,245 @@
+/**
+ * keyward for MCP clients and servers (`keyward/mcp`). Loads nothing at run time beyond
+ * `keyward/client`: the MCP SDK (an optional peer dependency) is imported for its types only.
+ *
+ * The daemon is the only refresher. The SDK refreshes by itself when `tokens()` hands it a
+ * refresh token, and two refreshers racing on one rotating refresh token get the whole grant
+ * revoked; so nothing here ever sees a refresh token.
+ *
+ *   const transport = new StreamableHTTPClientTransport(new URL(url), { fetch: keywardFetch('linear') });
+ */
+import type { OAuthClientProvider, OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js';
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens,
+} from '@modelcontextprotocol/sdk/shared/auth.js';
+import { resolvePaths } from '../shared/paths.js';
+import type { AuthorizationCodeLoginResponse, FlowResponse } from '../shared/protocol.js';
+import { KeywardError } from './errors.js';
+import { type AccessToken, KeywardClient, type KeywardClientOptions } from './index.js';
+import { requestJson, type TransportOptions } from './transport.js';
+
+export { KeywardClient, KeywardError } from './index.js';
+
+/** A `fetch` as the MCP SDK's transports take it. */
+export type KeywardFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/** Options of `keywardFetch`. */
+export interface KeywardFetchOptions {
+  /** The daemon connection; default `new KeywardClient()` (`KEYWARD_SOCKET`, `KEYWARD_CLIENT_TOKEN`). */
+  client?: KeywardClient;
+}
+
+/**
+ * Returns a `fetch` for `StreamableHTTPClientTransport`'s `fetch` option (use it without an
+ * `authProvider`): every request carries `Authorization: Bearer <token>` from keyward, and a 401
+ * reports the token to the daemon (which refreshes once however many callers report it) and is
+ * retried once with the fresh token. Send it only to the server the credential is for.
+ */
+export function keywardFetch(credential: string, options: KeywardFetchOptions = {}): KeywardFetch {
+  const client = options.client ?? new KeywardClient();
+  return (input, init) => client.fetch(credential, input, init);
+}
+
+/** Options of `KeywardOAuthProvider`. */
+export interface KeywardOAuthProviderOptions extends KeywardClientOptions {
+  /**
+   * Shows the user the daemon's authorization URL when a login is needed. Default: one line on
+   * stderr. The daemon receives the redirect itself, so there is no code to hand back.
+   */
+  onAuthorizationUrl?: (url: URL) => void | Promise<void>;
+  /** How often `waitForAuthorization` asks the daemon about the login, in ms (default 500). */
+  pollMs?: number;
+}
+
+/** The redirect URI of the daemon's loopback listener; its port is chosen per login (RFC 8252 §7.3). */
+const DAEMON_REDIRECT_URI = 'http://127.0.0.1/callback';
+
+/**
+ * The MCP SDK's `OAuthClientProvider`, backed by the keyward daemon, for hosts that want a
+ * provider rather than `keywardFetch`:
+ * - `tokens()` is the daemon's current access token, never with a refresh token, so the SDK
+ *   never refreshes on its own;
+ * - the registration, the PKCE verifier and the discovery results that count live in the daemon
+ *   (its vault and its login flow); the SDK's own copies stay in this object's memory, and the
+ *   client it is shown is a stand-in so that it does not register one of its own;
+ * - `redirectToAuthorization` hands the login to the daemon: it first reports the rejected token
+ *   (the daemon may simply refresh it), and only when the daemon has no usable grant starts the
+ *   daemon's authorization code flow and shows its URL. After the SDK's `UnauthorizedError`, call
+ *   `waitForAuthorization()` and connect again; `finishAuth(code)` is not used.
+ */
+export class KeywardOAuthProvider implements OAuthClientProvider {
+  readonly credential: string;
+  readonly #client: KeywardClient;
+  readonly #transport: TransportOptions;
+  readonly #onAuthorizationUrl: (url: URL) => void | Promise<void>;
+  readonly #pollMs: number;
+  #lastToken: string | undefined;
+  #flowId: string | undefined;
+  #codeVerifier = '';
+  #discovery: OAuthDiscoveryState | undefined;
+
+  constructor(credential: string, options: KeywardOAuthProviderOptions = {}) {
+    this.credential = credential;
+    this.#client = new KeywardClient(options);
+    const envToken = process.env.KEYWARD_CLIENT_TOKEN;
+    this.#transport = {
+      socketPath: options.socketPath ?? resolvePaths().socket,
+      bearer: options.clientToken ?? (envToken === '' ? undefined : envToken),
+      timeoutMs: options.timeoutMs ?? 60_000,
+    };
+    this.#onAuthorizationUrl =
+      options.onAuthorizationUrl ??
+      ((url) => {
+        process.stderr.write(`keyward: open this URL to log in "${credential}": ${url.href}\n`);
+      });
+    this.#pollMs = options.pollMs ?? 500;
+  }
+
+  /** The daemon's loopback redirect URI (the SDK needs one to run an interactive flow). */
+  get redirectUrl(): string {
+    return DAEMON_REDIRECT_URI;
+  }
+
+  /** What a native public client registers (the daemon's own registration uses the same). */
+  get clientMetadata(): OAuthClientMetadata {
+    return {
+      client_name: 'keyward',
+      redirect_uris: [DAEMON_REDIRECT_URI],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    };
+  }
+
+  /** Returns a stand-in client: the daemon holds the real registration and runs every flow with it. */
+  clientInformation(): OAuthClientInformationMixed {
+    return { client_id: `keyward:${this.credential}` };
+  }
+
+  /** Returns the daemon's current access token, without a refresh token; undefined when a login is needed. */
+  async tokens(): Promise<OAuthTokens | undefined> {
+    let token: AccessToken;
+    try {
+      token = await this.#client.getToken(this.credential);
+    } catch (err) {
+      if (err instanceof KeywardError && err.code === 'LOGIN_REQUIRED') return undefined;
+      throw err;
+    }
+    this.#lastToken = token.accessToken;
+    return toOAuthTokens(token);
+  }
+
+  /** Refuses: tokens come from the daemon only, and a refresh token must never be kept here. */
+  saveTokens(_tokens: OAuthTokens): void {
+    throw new KeywardError(
+      'INVALID_REQUEST',
+      `tokens for "${this.credential}" are obtained by the keyward daemon, not the MCP SDK; ` +
+        `log in with: keyward login ${this.credential}`,
+    );
+  }
+
+  /** Hands the login to the daemon (see the class comment); the SDK's URL is not used. */
+  async redirectToAuthorization(_sdkAuthorizationUrl: URL): Promise<void> {
+    this.#flowId = undefined;
+    const rejected = this.#lastToken;
+    if (rejected !== undefined) {
+      try {
+        const fresh = await this.#client.invalidate(this.credential, rejected);
+        this.#lastToken = fresh.accessToken;
+        // The daemon refreshed: the next request carries the new token, no login needed.
+        if (fresh.accessToken !== rejected) return;
+      } catch (err) {
+        if (!(err instanceof KeywardError && err.code === 'LOGIN_REQUIRED')) throw err;
+      }
+    }
+    let flow: AuthorizationCodeLoginResponse;
+    try {
+      flow = await requestJson<AuthorizationCodeLoginResponse>(
+        this.#transport,
+        'POST',
+        `/credentials/${encodeURIComponent(this.credential)}/login`,
+        { flow: 'authorization_code' },
+      );
+    } catch (err) {
+      if (err instanceof KeywardError && (err.code === 'FORBIDDEN' || err.code === 'UNAUTHENTICATED')) {
+        throw new KeywardError(
+          'LOGIN_REQUIRED',
+          `credential "${this.credential}" needs a login, which this client may not start: run: keyward login ${this.credential}`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    this.#flowId = flow.flow_id;
+    await this.#onAuthorizationUrl(new URL(flow.authorization_url));
+  }
+
+  /** Resolves once the login started by `redirectToAuthorization` is complete (at once if none was needed). */
+  async waitForAuthorization(): Promise<void> {
+    const flowId = this.#flowId;
+    if (flowId === undefined) return;
+    for (;;) {
+      const flow = await requestJson<FlowResponse>(
+        this.#transport,
+        'GET',
+        `/flows/${encodeURIComponent(flowId)}`,
+      );
+      if (flow.state === 'complete') {
+        this.#flowId = undefined;
+        return;
+      }
+      if (flow.state === 'failed') {
+        this.#flowId = undefined;
+        throw new KeywardError(
+          'LOGIN_REQUIRED',
+          `the login of "${this.credential}" failed: ${flow.error?.message ?? 'no reason given'}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.#pollMs));
+    }
+  }
+
+  /** Keeps the SDK's PKCE verifier in memory; the daemon runs its own PKCE for the real flow. */
+  saveCodeVerifier(codeVerifier: string): void {
+    this.#codeVerifier = codeVerifier;
+  }
+
+  /** Returns the SDK's PKCE verifier. */
+  codeVerifier(): string {
+    return this.#codeVerifier;
+  }
+
+  /** Keeps the SDK's discovery results for this process, sparing it repeated discovery. */
+  saveDiscoveryState(state: OAuthDiscoveryState): void {
+    this.#discovery = state;
+  }
+
+  /** Returns the SDK's discovery results. */
+  discoveryState(): OAuthDiscoveryState | undefined {
+    return this.#discovery;
+  }
+
+  /** Reports the last token as rejected when the SDK drops tokens; forgets discovery when asked. */
+  async invalidateCredentials(scope: 'all' | 'client' | 'tokens' | 'verifier' | 'discovery'): Promise<void> {
+    if (scope === 'all' || scope === 'discovery') this.#discovery = undefined;
+    if (scope === 'all' || scope === 'verifier') this.#codeVerifier = '';
+    if ((scope === 'all' || scope === 'tokens') && this.#lastToken !== undefined) {
+      try {
+        this.#lastToken = (await this.#client.invalidate(this.credential, this.#lastToken)).accessToken;
+      } catch (err) {
+        if (!(err instanceof KeywardError && err.code === 'LOGIN_REQUIRED')) throw err;
+      }
+    }
+  }
+}
+
+function toOAuthTokens(token: AccessToken): OAuthTokens {
+  const tokens: OAuthTokens = { access_token: token.accessToken, token_type: token.tokenType };
+  if (token.expiresAt !== null) {
+    tokens.expires_in = Math.max(0, Math.floor((token.expiresAt.getTime() - Date.now()) / 1000));
+  }
+  if (token.scope !== null) tokens.scope = token.scope;
+  return tokens;
+}

@@ -1,0 +1,473 @@
+/**
+ * `keyward add <name> --mcp-server <url>`: finds out how a remote MCP server wants to be
+ * authorized, as the MCP authorization spec (2025-11-25) lays it out, and turns that into an
+ * ordinary OAuth registration for prepare.ts:
+ * 1. RFC 9728 protected resource metadata, from `WWW-Authenticate: Bearer resource_metadata=...`
+ *    on the server's 401, else from `/.well-known/oauth-protected-resource/<path>`, then the root;
+ * 2. the authorization server it names, through RFC 8414 then OpenID Connect discovery; PKCE with
+ *    S256 must be advertised, or keyward refuses (MCP authorization, "Authorization Code Protection");
+ * 3. without `--client-id`, RFC 7591 dynamic registration as a native public client with the
+ *    redirect URI `http://127.0.0.1/callback`: any loopback port matches it (RFC 8252 §7.3), so the
+ *    daemon's per-login ephemeral listener keeps working with the one registration;
+ * 4. `resource` (RFC 8707) is the metadata's `resource`, the server's canonical URI, sent in every
+ *    authorization, token and refresh request.
+ */
+import * as oauth from 'oauth4webapi';
+import type { AddOAuthRequest } from '../../shared/protocol.js';
+import { ApiError } from '../api-error.js';
+import { Secret } from '../secret.js';
+import { type PreparedCredential, prepareOAuthCredential } from './prepare.js';
+import { requestOptions, type UpstreamContext } from './upstream.js';
+import { parseUrl, requireSafeUrl } from './url-policy.js';
+
+/** The redirect URI keyward registers; the port is chosen per login (RFC 8252 §7.3). */
+export const LOOPBACK_REDIRECT_URI = 'http://127.0.0.1/callback';
+
+/** The most of a metadata or registration answer keyward reads. */
+const MAX_METADATA_BYTES = 256 * 1024;
+
+/** What RFC 9728 discovery found for a remote MCP server. */
+export interface ProtectedResourceInfo {
+  /** The server's canonical URI, as the client computed it from the URL the user gave. */
+  serverUri: string;
+  /** The metadata's `resource`: the RFC 8707 resource indicator to send. */
+  resource: string;
+  /** Where the metadata came from. */
+  metadataUrl: string;
+  authorizationServers: string[];
+  scopesSupported: string[] | null;
+  /** The `scope` of the server's 401 challenge, when it sent one (MCP SEP-835: it wins). */
+  challengeScope: string | null;
+}
+
+function upstreamError(message: string): ApiError {
+  return new ApiError('UPSTREAM_ERROR', message);
+}
+
+/**
+ * Returns the canonical URI of an MCP server (MCP authorization, "Canonical Server URI"):
+ * lower-case scheme and host, no fragment, no trailing slash on an empty path.
+ */
+export function canonicalServerUri(value: string): string {
+  const url = new URL(value);
+  const path = url.pathname === '/' ? '' : url.pathname;
+  return `${url.protocol}//${url.host}${path}${url.search}`;
+}
+
+/**
+ * Parses the parameters of the `Bearer` challenge in a `WWW-Authenticate` header (RFC 6750 §3,
+ * RFC 9110 §11.6.1); other schemes in the same header are skipped. Returns undefined without one.
+ */
+export function parseBearerChallenge(header: string | null): Record<string, string> | undefined {
+  if (header === null) return undefined;
+  let i = 0;
+  const n = header.length;
+  const skipSpace = () => {
+    while (i < n && /[\s,]/.test(header.charAt(i))) i += 1;
+  };
+  const token = (): string => {
+    const start = i;
+    while (i < n && /[!#$%&'*+\-.^_`|~0-9A-Za-z]/.test(header.charAt(i))) i += 1;
+    return header.slice(start, i);
+  };
+  let current: Record<string, string> | undefined;
+  let found: Record<string, string> | undefined;
+  while (i < n) {
+    skipSpace();
+    const start = i;
+    const name = token();
+    if (name === '') {
+      i += 1;
+      continue;
+    }
+    let j = i;
+    while (j < n && header.charAt(j) === ' ') j += 1;
+    if (header.charAt(j) === '=' && header.charAt(j + 1) !== '=') {
+      // An auth-param of the current challenge.
+      i = j + 1;
+      while (i < n && header.charAt(i) === ' ') i += 1;
+      let value: string;
+      if (header.charAt(i) === '"') {
+        i += 1;
+        value = '';
+        while (i < n && header.charAt(i) !== '"') {
+          if (header.charAt(i) === '\\' && i + 1 < n) i += 1;
+          value += header.charAt(i);
+          i += 1;
+        }
+        i += 1;
+      } else {
+        value = token();
+      }
+      if (current !== undefined) current[name.toLowerCase()] = value;
+      continue;
+    }
+    if (start !== i) {
+      // A new challenge (scheme name); a token68 after it is skipped.
+      current = {};
+      if (name.toLowerCase() === 'bearer' && found === undefined) found = current;
+      while (i < n && header.charAt(i) === ' ') i += 1;
+      const t68 = /^[A-Za-z0-9\-._~+/]+=*(?=\s*(,|$))/.exec(header.slice(i));
+      if (t68 !== null) i += t68[0].length;
+    }
+  }
+  return found;
+}
+
+/** Fetches `url` with the daemon's timeout, without following redirects, reading at most a cap. */
+async function fetchCapped(
+  ctx: UpstreamContext,
+  url: string,
+  init: RequestInit,
+  what: string,
+): Promise<{ status: number; headers: Headers; text: string }> {
+  let response: Response;
+  try {
+    response = await ctx.fetch(url, {
+      ...init,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(ctx.timeoutMs),
+    });
+  } catch (err) {
+    const name = (err as { name?: unknown })?.name;
+    const timedOut = name === 'TimeoutError' || name === 'AbortError';
+    throw new ApiError(
+      'UPSTREAM_UNAVAILABLE',
+      `${what} ${timedOut ? 'timed out' : 'could not be reached'}; check the URL or try again later`,
+    );
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (response.body !== null) {
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > MAX_METADATA_BYTES) {
+        await reader.cancel();
+        throw upstreamError(`${what} answered with more than ${MAX_METADATA_BYTES} bytes`);
+      }
+      chunks.push(value);
+    }
+  }
+  return { status: response.status, headers: response.headers, text: Buffer.concat(chunks).toString('utf8') };
+}
+
+function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function stringList(value: unknown): string[] | null {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string' && v !== '') : null;
+}
+
+/** Checks a URL that came from a server's answer: a bad one is the server's fault, not the user's. */
+function safeUpstreamUrl(value: unknown, field: string, source: string): string {
+  try {
+    return requireSafeUrl(value, field);
+  } catch {
+    throw upstreamError(`${source} names an unusable ${field} (https required, or http on loopback)`);
+  }
+}
+
+/** The well-known locations of RFC 9728 metadata for a server URL: path-inserted first, then the root. */
+export function wellKnownMetadataUrls(serverUri: string): string[] {
+  const url = new URL(serverUri);
+  const path = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
+  const urls = [`${url.origin}/.well-known/oauth-protected-resource${path}`];
+  if (path !== '') urls.push(`${url.origin}/.well-known/oauth-protected-resource`);
+  return urls;
+}
+
+/**
+ * Tells whether the metadata's `resource` may stand for the server: the same URI, or a same-origin
+ * parent path of it (a server that protects a whole origin publishes the origin).
+ */
+function resourceCovers(resource: string, serverUri: string): boolean {
+  const parsed = parseUrl(resource);
+  if (parsed === null || parsed.hash !== '') return false;
+  const canonical = canonicalServerUri(resource);
+  if (canonical === serverUri) return true;
+  const server = new URL(serverUri);
+  if (parsed.origin !== server.origin || parsed.search !== '') return false;
+  const base = parsed.pathname.endsWith('/') ? parsed.pathname : `${parsed.pathname}/`;
+  return server.pathname.startsWith(base);
+}
+
+/** Asks the server without a token, hoping for a 401 whose challenge names the metadata. */
+async function probeChallenge(
+  ctx: UpstreamContext,
+  serverUri: string,
+): Promise<Record<string, string> | undefined> {
+  // An `initialize` request is what an MCP client sends first; a protected server answers 401.
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 0,
+    method: 'initialize',
+    params: {
+      protocolVersion: '2025-11-25',
+      capabilities: {},
+      clientInfo: { name: 'keyward', version: '1' },
+    },
+  });
+  const answer = await fetchCapped(
+    ctx,
+    serverUri,
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body,
+    },
+    `the MCP server ${serverUri}`,
+  );
+  if (answer.status !== 401) return undefined;
+  return parseBearerChallenge(answer.headers.get('www-authenticate'));
+}
+
+/** Finds and checks a remote MCP server's protected resource metadata (RFC 9728). */
+export async function discoverProtectedResource(
+  ctx: UpstreamContext,
+  serverUrl: string,
+): Promise<ProtectedResourceInfo> {
+  const serverUri = canonicalServerUri(serverUrl);
+  const challenge = await probeChallenge(ctx, serverUri);
+  const candidates: string[] = [];
+  if (challenge?.resource_metadata !== undefined) {
+    candidates.push(safeUpstreamUrl(challenge.resource_metadata, 'resource_metadata', 'the 401 challenge'));
+  }
+  candidates.push(...wellKnownMetadataUrls(serverUri).filter((u) => !candidates.includes(u)));
+
+  for (const metadataUrl of candidates) {
+    const answer = await fetchCapped(
+      ctx,
+      metadataUrl,
+      { headers: { accept: 'application/json' } },
+      `protected resource metadata at ${metadataUrl}`,
+    );
+    if (answer.status === 404 || answer.status === 405) continue;
+    if (answer.status >= 500 || answer.status === 429) {
+      throw new ApiError(
+        'UPSTREAM_UNAVAILABLE',
+        `protected resource metadata at ${metadataUrl} failed (HTTP ${answer.status}); try again later`,
+      );
+    }
+    const metadata = answer.status === 200 ? parseObject(answer.text) : undefined;
+    if (metadata === undefined) {
+      throw upstreamError(`protected resource metadata at ${metadataUrl} is not a JSON object`);
+    }
+    const resource = metadata.resource;
+    if (typeof resource !== 'string' || !resourceCovers(resource, serverUri)) {
+      // RFC 9728 §3.3: metadata for another resource must not be used (it may be an impersonation).
+      throw upstreamError(
+        `the protected resource metadata at ${metadataUrl} is for another resource than ${serverUri}`,
+      );
+    }
+    const servers = stringList(metadata.authorization_servers) ?? [];
+    if (servers.length === 0) {
+      throw upstreamError(`the protected resource metadata of ${serverUri} names no authorization server`);
+    }
+    return {
+      serverUri,
+      resource,
+      metadataUrl,
+      authorizationServers: servers,
+      scopesSupported: stringList(metadata.scopes_supported),
+      challengeScope: challenge?.scope ?? null,
+    };
+  }
+  throw upstreamError(
+    `${serverUri} publishes no protected resource metadata (RFC 9728): it may not use OAuth; ` +
+      'add it with --oauth and its authorization server instead',
+  );
+}
+
+/** Fetches authorization server metadata: RFC 8414 first, then OpenID Connect Discovery. */
+export async function fetchAuthorizationServerMetadata(
+  ctx: UpstreamContext,
+  issuer: string,
+): Promise<oauth.AuthorizationServer> {
+  const issuerUrl = new URL(issuer);
+  for (const algorithm of ['oauth2', 'oidc'] as const) {
+    let response: Response;
+    try {
+      response = await oauth.discoveryRequest(issuerUrl, { ...requestOptions(ctx, issuer), algorithm });
+    } catch {
+      throw new ApiError(
+        'UPSTREAM_UNAVAILABLE',
+        `the authorization server ${issuer} could not be reached; try again later`,
+      );
+    }
+    if (response.status === 404) {
+      await response.body?.cancel();
+      continue;
+    }
+    if (response.status >= 500 || response.status === 429) {
+      await response.body?.cancel();
+      throw new ApiError(
+        'UPSTREAM_UNAVAILABLE',
+        `discovery at ${issuer} failed (HTTP ${response.status}); try again later`,
+      );
+    }
+    try {
+      return await oauth.processDiscoveryResponse(issuerUrl, response);
+    } catch {
+      throw upstreamError(
+        `the authorization server metadata of ${issuer} is invalid or names another issuer`,
+      );
+    }
+  }
+  throw upstreamError(`no authorization server metadata found for ${issuer}`);
+}
+
+/** A client registered dynamically. */
+export interface RegisteredClient {
+  clientId: string;
+  /** Only when the server insisted on a confidential client. */
+  clientSecret: Secret | undefined;
+}
+
+/** Registers keyward as a native public client (RFC 7591 §3; OIDC Registration `application_type`). */
+export async function registerClient(
+  ctx: UpstreamContext,
+  registrationEndpoint: string,
+  options: { scope: string | null; grantTypes: string[] },
+): Promise<RegisteredClient> {
+  const request: Record<string, unknown> = {
+    client_name: 'keyward',
+    application_type: 'native',
+    redirect_uris: [LOOPBACK_REDIRECT_URI],
+    grant_types: options.grantTypes,
+    response_types: ['code'],
+    token_endpoint_auth_method: 'none',
+  };
+  if (options.scope !== null) request.scope = options.scope;
+  const answer = await fetchCapped(
+    ctx,
+    registrationEndpoint,
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(request),
+    },
+    `dynamic client registration at ${registrationEndpoint}`,
+  );
+  const body = parseObject(answer.text);
+  if (answer.status >= 500 || answer.status === 429) {
+    throw new ApiError(
+      'UPSTREAM_UNAVAILABLE',
+      `dynamic client registration failed (HTTP ${answer.status}); try again later`,
+    );
+  }
+  if (answer.status !== 201 && answer.status !== 200) {
+    const error = typeof body?.error === 'string' && /^[\w.-]{1,64}$/.test(body.error) ? body.error : null;
+    throw upstreamError(
+      `dynamic client registration was refused (${error ?? `HTTP ${answer.status}`}); ` +
+        'register a client by hand and add it with --client-id',
+    );
+  }
+  const clientId = body?.client_id;
+  if (typeof clientId !== 'string' || clientId === '' || !/^[\x20-\x7e]{1,512}$/.test(clientId)) {
+    throw upstreamError('dynamic client registration answered without a usable client_id');
+  }
+  const method = body?.token_endpoint_auth_method;
+  const secret = body?.client_secret;
+  const confidential =
+    method !== undefined && method !== 'none' && typeof secret === 'string' && secret !== '';
+  return { clientId, clientSecret: confidential ? Secret.fromString(secret) : undefined };
+}
+
+/** The grant_types to register for a grant (refresh is what keeps the credential alive). */
+function grantTypesFor(grant: AddOAuthRequest['grant']): string[] {
+  if (grant === 'device_code') return ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'];
+  if (grant === 'client_credentials') return ['client_credentials'];
+  return ['authorization_code', 'refresh_token'];
+}
+
+/**
+ * Turns an `add --mcp-server` request into what the vault stores: discovery, the S256 check,
+ * dynamic registration when no client id was given, then the ordinary issuer-based preparation
+ * with `resource` set to the server's canonical URI.
+ */
+export async function prepareMcpCredential(
+  ctx: UpstreamContext,
+  req: AddOAuthRequest,
+  clientSecret: Secret | undefined,
+): Promise<PreparedCredential> {
+  const serverUrl = requireSafeUrl(req.mcp_server, 'mcp_server');
+  const others = [
+    req.issuer,
+    req.provider,
+    req.authorization_url,
+    req.token_url,
+    req.device_authorization_url,
+    req.revocation_url,
+  ];
+  if (others.some((v) => v !== undefined)) {
+    throw new ApiError(
+      'INVALID_REQUEST',
+      '--mcp-server finds the authorization server itself: give no --issuer, --provider or endpoint URLs',
+    );
+  }
+  const info = await discoverProtectedResource(ctx, serverUrl);
+  if (req.resource !== undefined && canonicalServerUri(req.resource) !== canonicalServerUri(info.resource)) {
+    throw new ApiError(
+      'INVALID_REQUEST',
+      `--resource must be left out with --mcp-server: the server's resource is ${info.resource}`,
+    );
+  }
+  const issuer = safeUpstreamUrl(info.authorizationServers[0], 'authorization server', info.metadataUrl);
+  const metadata = await fetchAuthorizationServerMetadata(ctx, issuer);
+  const grant = req.grant ?? 'authorization_code';
+  if (grant !== 'client_credentials' && !(metadata.code_challenge_methods_supported ?? []).includes('S256')) {
+    throw upstreamError(
+      `the authorization server ${issuer} does not advertise PKCE with S256 ` +
+        '(code_challenge_methods_supported); keyward refuses to log in without it',
+    );
+  }
+  // Scope choice (MCP SEP-835): the user's, else the server's 401 challenge, else its metadata.
+  const scope = req.scope ?? info.challengeScope ?? info.scopesSupported?.join(' ') ?? null;
+
+  let clientId = req.client_id;
+  let secret = clientSecret;
+  let registration: 'static' | 'dynamic' = 'static';
+  if (clientId === undefined) {
+    if (typeof metadata.registration_endpoint !== 'string') {
+      throw new ApiError(
+        'INVALID_REQUEST',
+        `the authorization server ${issuer} offers no dynamic client registration: register a client there and give --client-id`,
+      );
+    }
+    const endpoint = safeUpstreamUrl(metadata.registration_endpoint, 'registration_endpoint', issuer);
+    const registered = await registerClient(ctx, endpoint, {
+      scope: scope === '' ? null : scope,
+      grantTypes: grantTypesFor(grant),
+    });
+    clientId = registered.clientId;
+    secret = registered.clientSecret ?? secret;
+    registration = 'dynamic';
+  }
+  const prepared = await prepareOAuthCredential(
+    ctx,
+    {
+      ...req,
+      mcp_server: undefined,
+      issuer,
+      client_id: clientId,
+      resource: info.resource,
+      ...(scope !== null && scope !== '' ? { scope } : {}),
+    },
+    secret,
+  );
+  return {
+    ...prepared,
+    config: { ...prepared.config, mcp_server: info.serverUri, client_registration: registration },
+  };
+}
