@@ -61,42 +61,61 @@ async function loginHeadless(
   return { code, stdout, stderr };
 }
 
-/** Runs `workers` processes that each fetch `perWorker` tokens at once through the SDK. */
+/**
+ * Starts `workers` processes that each connect to the daemon, then, once all are ready, fetch
+ * `perWorker` tokens at once through the SDK. `fire` is called when every worker is ready, so the
+ * burst itself is tight however slowly the processes start.
+ */
 async function tokenStorm(
   home: TestHome,
   name: string,
   workers: number,
   perWorker: number,
+  beforeFire: () => Promise<void>,
 ): Promise<string[]> {
   const script = `
     const { KeywardClient } = await import('keyward/client');
     const kw = new KeywardClient();
+    await kw.health();
+    process.stdout.write('ready\\n');
+    await new Promise((resolve) => process.stdin.once('data', resolve));
     const tokens = await Promise.all(Array.from({ length: ${perWorker} }, () => kw.getToken(${JSON.stringify(name)})));
     process.stdout.write(JSON.stringify(tokens.map((t) => t.accessToken)));
+    process.stdin.destroy();
   `;
-  const runs = Array.from(
-    { length: workers },
-    () =>
-      new Promise<string[]>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-          cwd: REPO_ROOT,
-          env: home.env,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let out = '';
-        let err = '';
+  const ready: Array<Promise<void>> = [];
+  const children = Array.from({ length: workers }, () => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: REPO_ROOT,
+      env: home.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    ready.push(
+      new Promise<void>((resolve) =>
         child.stdout.on('data', (d: Buffer) => {
           out += d.toString();
-        });
-        child.stderr.on('data', (d: Buffer) => {
-          err += d.toString();
-        });
-        child.on('close', (c) =>
-          c === 0 ? resolve(JSON.parse(out)) : reject(new Error(`worker failed: ${err}`)),
-        );
-      }),
-  );
-  return (await Promise.all(runs)).flat();
+          if (out.startsWith('ready\n')) resolve();
+        }),
+      ),
+    );
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const done = new Promise<string[]>((resolve, reject) =>
+      child.on('close', (c) =>
+        c === 0
+          ? resolve(JSON.parse(out.slice('ready\n'.length)))
+          : reject(new Error(`worker failed: ${err}`)),
+      ),
+    );
+    return { child, done };
+  });
+  await Promise.all(ready);
+  await beforeFire();
+  for (const { child } of children) child.stdin.write('go\n');
+  return (await Promise.all(children.map((c) => c.done))).flat();
 }
 
 describe('OAuth through the daemon', () => {
@@ -173,19 +192,26 @@ describe('OAuth through the daemon', () => {
     assert.ok(Date.parse(entry.expires_at) > Date.now());
   });
 
-  test('8 processes x 25 callers after expiry: all served valid tokens, one refresh, no grant error', async () => {
-    await token('acme');
-    // Past half the lifetime, every caller needs a fresh token (min_ttl is capped at lifetime/2).
-    await sleep((TTL_S / 2) * 1000 + 600);
-    server.resetEvents();
-    const tokens = await tokenStorm(home, 'acme', 8, 25);
+  test('8 processes x 25 callers after expiry: all served valid tokens, at most one refresh, no grant error', async () => {
+    const stale = await token('acme');
+    const tokens = await tokenStorm(home, 'acme', 8, 25, async () => {
+      // Past half its lifetime the token no longer satisfies any caller (min_ttl is capped at
+      // lifetime/2), so the burst needs a refresh unless the proactive one already happened.
+      const status = JSON.parse((await runCli(home, ['status', '--json'])).stdout);
+      const expiresAt = Date.parse(
+        status.credentials.find((c: { name: string }) => c.name === 'acme').expires_at,
+      );
+      await sleep(Math.max(0, expiresAt - Date.now() - (TTL_S / 2) * 1000 + 300));
+      server.resetEvents();
+    });
     assert.equal(tokens.length, 200);
-    for (const t of new Set(tokens)) {
-      seenTokens.add(t);
-      await server.verifyAccessToken(t);
-    }
-    assert.equal(refreshes(), 1, 'exactly one refresh reached the server');
-    assert.equal(new Set(tokens).size, 1, 'every caller got the one fresh token');
+    const distinct = new Set(tokens);
+    assert.equal(distinct.size, 1, 'every caller got the same token');
+    const [fresh] = distinct;
+    assert.notEqual(fresh, stale, 'the stale token was not served');
+    seenTokens.add(fresh as string);
+    await server.verifyAccessToken(fresh as string);
+    assert.ok(refreshes() <= 1, `at most one refresh reached the server (saw ${refreshes()})`);
     assert.deepEqual(server.events.grantErrors, []);
   });
 
