@@ -147,6 +147,10 @@ async function normalizeResponse(
   if (response.status >= 500 || response.status === 429 || response.status === 408) {
     throw httpFailure(config.provider, what, response.status, json?.error, retryAfterMs);
   }
+  if (response.status !== 200 && typeof json?.error !== 'string') {
+    // No OAuth error to go by (a bare 403 from Atlassian, an HTML error page): the status decides.
+    throw httpFailure(config.provider, what, response.status, undefined, retryAfterMs);
+  }
   if (response.status === 200 && json !== undefined) {
     // GitHub: HTTP 200 {"error":...}; Slack: HTTP 200 {"ok":false,"error":...}.
     if (json.ok === false || (typeof json.error === 'string' && typeof json.access_token !== 'string')) {
