@@ -242,12 +242,8 @@ export class OAuthService {
     const c = record.config;
     const grant =
       c.grant === 'device_code' || c.grant === 'client_credentials' ? c.grant : 'authorization_code';
-    const issuer =
-      typeof c.issuer === 'string'
-        ? c.issuer
-        : typeof c.token_endpoint === 'string'
-          ? c.token_endpoint
-          : null;
+    // Null for explicit endpoints: no issuer identifier is known there.
+    const issuer = typeof c.issuer === 'string' ? c.issuer : null;
     return {
       state: state.state,
       grant,
