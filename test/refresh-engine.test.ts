@@ -39,11 +39,11 @@ test('a token with enough life left is served from the vault without reaching th
   const b = await h.service.getToken('api', 2);
   assert.equal(a.access_token, b.access_token);
   assert.equal(h.server.events.tokenRequests, 0);
-  // min_ttl beyond half the lifetime is capped at lifetime/2: 2.4 s left of 5 s is enough for
-  // min_ttl 60, 2.6 s left is refreshed only when less than 2.5 s remain.
-  h.clock.offsetMs = 2_400;
+  // min_ttl beyond half the lifetime is capped at lifetime/2 (2.5 s of 5 s): 3 s left is enough
+  // for min_ttl 60, 2 s left is not.
+  h.leave(a.expires_at, 3_000);
   assert.equal((await h.service.getToken('api', 60)).access_token, a.access_token);
-  h.clock.offsetMs = 2_700;
+  h.leave(a.expires_at, 2_000);
   const refreshed = await h.service.getToken('api', 60);
   assert.notEqual(refreshed.access_token, a.access_token);
   assert.equal(h.server.events.grantSuccess.refresh_token, 1);
@@ -139,7 +139,7 @@ test('while the old token is valid, a transient failure serves it and records th
   const old = await h.service.getToken('api', 1);
   h.server.resetEvents();
   h.server.injectTokenFailures(1, { status: 500, body: { error: 'server_error' } });
-  h.clock.offsetMs = 3_000; // 2 s left of 5: below min_ttl 60 (capped at 2.5 s), still valid
+  h.leave(old.expires_at, 1_500); // below min_ttl 60 (capped at 2.5 s), still valid
   const served = await h.service.getToken('api', 60);
   assert.equal(served.access_token, old.access_token);
   assert.equal(h.server.events.tokenRequests, 1);
