@@ -11,10 +11,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchCliToken } from './cli-token.js';
+import { benchCoalescing } from './coalescing.js';
 import { describeMachine, type MachineInfo } from './machine.js';
 import { benchRefreshLatency } from './refresh-latency.js';
 import type { SectionReport } from './report.js';
 import { table } from './report.js';
+import { benchScale } from './scale.js';
 import { benchTokenLatency } from './token-latency.js';
 
 const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');
@@ -56,6 +59,28 @@ const SECTIONS: Array<{ key: string; run: (quick: boolean) => Promise<SectionRep
         quick
           ? { cachedMs: 2000, refreshingMs: 6000, warmupMs: 300, tokenTtlS: 5 }
           : { cachedMs: 10_000, refreshingMs: 30_000, warmupMs: 1000, tokenTtlS: 5 },
+      ),
+  },
+  {
+    key: 'cli',
+    run: (quick) => benchCliToken(quick ? { runs: 5, warmup: 1 } : { runs: 40, warmup: 3 }),
+  },
+  {
+    key: 'coalescing',
+    run: (quick) =>
+      benchCoalescing(
+        quick
+          ? { processes: 10, callersPerProcess: 100, rounds: 1, tokenTtlS: 8 }
+          : { processes: 10, callersPerProcess: 100, rounds: 3, tokenTtlS: 8 },
+      ),
+  },
+  {
+    key: 'scale',
+    run: (quick) =>
+      benchScale(
+        quick
+          ? { credentials: 500, oauthEvery: 10, startups: 2, loadMs: 2000 }
+          : { credentials: 10_000, oauthEvery: 10, startups: 5, loadMs: 10_000 },
       ),
   },
 ];

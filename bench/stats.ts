@@ -80,3 +80,8 @@ export function fmtInt(value: number): string {
 export function fmtMiB(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
+
+/** Formats a size in bytes as KiB below 1 MiB, MiB above. */
+export function fmtBytes(bytes: number): string {
+  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : fmtMiB(bytes);
+}
