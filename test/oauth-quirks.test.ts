@@ -128,7 +128,7 @@ test('Microsoft: an ID token from an unknowable tenant issuer is ignored, not fa
   assert.equal((await h.service.getToken('cred', 60)).access_token, 'ms-at');
 });
 
-test('malformed answers are UPSTREAM_ERROR: an ID token that does not validate, no token, an unknown token type', async (t) => {
+test('malformed answers are UPSTREAM_ERROR: a bad ID token, no token, an unknown token type, too much', async (t) => {
   const h = await expiredAs(t, null);
   const answers = [
     {
@@ -137,6 +137,7 @@ test('malformed answers are UPSTREAM_ERROR: an ID token that does not validate, 
     },
     { status: 200, body: { token_type: 'Bearer' } },
     { status: 200, body: { access_token: 'at', token_type: 'N_A' } },
+    { status: 200, body: { access_token: 'x'.repeat(1_100_000), token_type: 'Bearer' } }, // over 1 MiB
   ];
   for (const answer of answers) {
     h.server.injectTokenFailures(1, answer);

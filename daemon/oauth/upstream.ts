@@ -76,9 +76,15 @@ export function networkFailure(err: unknown, what: string): UpstreamFailure {
   );
 }
 
+/** A body past MAX_RESPONSE_BYTES: the server's fault, not the network's. */
+class TooLarge extends Error {}
+
 async function readCapped(response: Response): Promise<string> {
   const length = Number(response.headers.get('content-length'));
-  if (Number.isFinite(length) && length > MAX_RESPONSE_BYTES) throw new Error('response too large');
+  if (Number.isFinite(length) && length > MAX_RESPONSE_BYTES) {
+    await response.body?.cancel();
+    throw new TooLarge('response too large');
+  }
   if (response.body === null) return '';
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -89,7 +95,7 @@ async function readCapped(response: Response): Promise<string> {
     total += value.byteLength;
     if (total > MAX_RESPONSE_BYTES) {
       await reader.cancel();
-      throw new Error('response too large');
+      throw new TooLarge('response too large');
     }
     chunks.push(value);
   }
@@ -140,6 +146,12 @@ async function normalizeResponse(
   try {
     text = await readCapped(response);
   } catch (err) {
+    if (err instanceof TooLarge) {
+      throw new UpstreamFailure(
+        classifyFailure({ kind: 'malformed' }),
+        `${what} returned an oversized answer`,
+      );
+    }
     throw networkFailure(err, what);
   }
   const json = parseJsonObject(text);
