@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { KeywardClient, keywardFetch } from '../client/mcp.js';
+import { KeywardClient, KeywardOAuthProvider, keywardFetch } from '../client/mcp.js';
 import { FileOAuthProvider, startRedirectCatcher } from './fixtures/mcp-file-provider.js';
 import { loginHeadless, refreshCount } from './fixtures/mcp-login.js';
 import { type McpRemoteServer, startMcpRemoteServer } from './fixtures/mcp-remote-server.js';
@@ -152,6 +152,78 @@ describe('remote MCP server behind oidc-provider', () => {
     }
   });
 
+  test('keywardFetch reports a rejected token and retries once with the fresh one', async () => {
+    const kw = new KeywardClient({ socketPath: home.socket });
+    const client = await keywardConnected(mcp.url, home.socket, 'remote');
+    try {
+      const current = (await kw.getToken('remote')).accessToken;
+      const before = refreshCount(as);
+      mcp.rejected.add(current);
+      const me = await whoami(client);
+      assert.equal(me.sub, 'user-1');
+      assert.equal(refreshCount(as) - before, 1);
+      assert.notEqual((await kw.getToken('remote')).accessToken, current);
+      assert.deepEqual(as.events.grantErrors, []);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('KeywardOAuthProvider: the daemon logs in, tokens() has no refresh token, a 401 refreshes', async () => {
+    const add = await runCli(home, ['add', 'remote-provider', '--mcp-server', mcp.url]);
+    assert.equal(add.code, 0, add.stderr);
+    const shown: URL[] = [];
+    const walks: Promise<unknown>[] = [];
+    const provider = new KeywardOAuthProvider('remote-provider', {
+      socketPath: home.socket,
+      pollMs: 50,
+      onAuthorizationUrl: (url) => {
+        shown.push(url);
+        walks.push(as.completeAuthorization(url.href));
+      },
+    });
+    assert.equal(await provider.tokens(), undefined);
+
+    // Never logged in: the SDK meets a 401 and the provider starts the daemon's own login.
+    const first = new Client({ name: 'provider-host', version: '1.0.0' });
+    await assert.rejects(
+      first.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { authProvider: provider })),
+      UnauthorizedError,
+    );
+    assert.equal(shown.length, 1);
+    assert.equal(shown[0]?.searchParams.get('resource'), mcp.url);
+    assert.match(shown[0]?.searchParams.get('redirect_uri') ?? '', /^http:\/\/127\.0\.0\.1:\d+\/callback$/);
+    await provider.waitForAuthorization();
+    await Promise.all(walks);
+
+    const tokens = await provider.tokens();
+    assert.ok(tokens?.access_token);
+    assert.equal(tokens.refresh_token, undefined);
+    assert.equal(Object.hasOwn(tokens, 'refresh_token'), false);
+
+    const client = new Client({ name: 'provider-host', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(mcp.url), { authProvider: provider }));
+    try {
+      assert.equal((await whoami(client)).sub, 'user-1');
+
+      // The server rejects the token: the provider reports it, the daemon refreshes once, and no
+      // second login starts. The SDK fails that one call (it only knows REDIRECT), the next works.
+      const before = refreshCount(as);
+      mcp.rejected.add(tokens.access_token);
+      await assert.rejects(whoami(client), UnauthorizedError);
+      assert.equal(refreshCount(as) - before, 1);
+      assert.equal(shown.length, 1);
+      await provider.waitForAuthorization();
+      assert.equal((await whoami(client)).sub, 'user-1');
+      assert.throws(() =>
+        provider.saveTokens({ access_token: 'x', token_type: 'Bearer', refresh_token: 'y' }),
+      );
+    } finally {
+      await client.close();
+      await runCli(home, ['remove', 'remote-provider']);
+    }
+  });
+
   test('five concurrent keyward clients across an expiry: one refresh, no grant.error', async (t) => {
     const kw = new KeywardClient({ socketPath: home.socket });
     const clients = await Promise.all(
@@ -161,28 +233,32 @@ describe('remote MCP server behind oidc-provider', () => {
       const warm = await wave(as, clients);
       assert.equal(warm.failed, 0, warm.errors.join('; '));
 
-      // Across the expiry of the token just used: whatever refreshes (the daemon ahead of time,
-      // or the first caller after), it happens once for all five.
-      const start = mark(as);
-      const { expiresAt } = await kw.getToken('remote', { minTtl: 0 });
-      assert.ok(expiresAt !== null);
-      await sleep(Math.max(0, expiresAt.getTime() - Date.now()) + 300);
-      const first = windowOutcome(as, start, await wave(as, clients));
+      // Across the expiry of a token in use: whatever refreshes (the daemon ahead of time, or the
+      // first caller after), it happens once for all five. Start from a fresh token so the
+      // window is the same every run.
+      const acrossExpiry = async () => {
+        const current = await kw.getToken('remote', { minTtl: 0 });
+        const fresh = await kw.invalidate('remote', current.accessToken);
+        assert.ok(fresh.expiresAt !== null);
+        const start = mark(as);
+        await sleep(Math.max(0, fresh.expiresAt.getTime() - Date.now()) + 300);
+        return windowOutcome(as, start, await wave(as, clients));
+      };
+      const first = await acrossExpiry();
       assert.equal(first.failed, 0, first.errors.join('; '));
       assert.equal(first.refreshes, 1);
       assert.deepEqual(first.grantErrors, []);
 
       // And the grant is still alive one expiry later.
-      const next = mark(as);
-      const { expiresAt: again } = await kw.getToken('remote', { minTtl: 0 });
-      await sleep(Math.max(0, (again?.getTime() ?? 0) - Date.now()) + 300);
-      const second = windowOutcome(as, next, await wave(as, clients));
+      const second = await acrossExpiry();
       assert.equal(second.failed, 0, second.errors.join('; '));
-      assert.ok(second.refreshes >= 1 && second.refreshes <= 2, `refreshes: ${second.refreshes}`);
+      assert.equal(second.refreshes, 1);
       assert.deepEqual(second.grantErrors, []);
       t.diagnostic(`keyward: ${JSON.stringify({ first, second })}`);
     } finally {
       await Promise.all(clients.map((c) => c.close()));
+      // Removing it stops the daemon's proactive refreshes, which would count in the next test.
+      await runCli(home, ['remove', 'remote']);
     }
   });
 
@@ -238,6 +314,40 @@ describe('remote MCP server behind oidc-provider', () => {
       for (const error of [...first.grantErrors, ...second.grantErrors]) assert.match(error, /invalid_grant/);
     } finally {
       await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+
+  test('discovery falls back to the well-known path when the 401 names no metadata', async () => {
+    const quiet = await startMcpRemoteServer(as, { challenge: false });
+    try {
+      const add = await runCli(home, ['add', 'quiet', '--mcp-server', quiet.url, '--json']);
+      assert.equal(add.code, 0, add.stderr);
+      assert.equal(JSON.parse(add.stdout).issuer, as.issuer);
+      assert.equal(quiet.stats.unauthorized.missing, 1);
+    } finally {
+      await quiet.close();
+    }
+  });
+
+  test('discovery refuses an authorization server without PKCE S256, and metadata for another resource', async () => {
+    const noPkce = await startMcpRemoteServer(as, { authorizationServer: 'no-pkce' });
+    const other = await startMcpRemoteServer(as, { resource: 'http://127.0.0.1:1/elsewhere' });
+    try {
+      const refused = await runCli(home, ['add', 'no-pkce', '--mcp-server', noPkce.url]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /^keyward: UPSTREAM_ERROR: .*S256/m);
+      const impostor = await runCli(home, ['add', 'impostor', '--mcp-server', other.url]);
+      assert.equal(impostor.code, 1);
+      assert.match(impostor.stderr, /^keyward: UPSTREAM_ERROR: .*another resource/m);
+      const status = await runCli(home, ['status', '--json']);
+      const names = JSON.parse(status.stdout).credentials.map((c: { name: string }) => c.name);
+      assert.ok(!names.includes('no-pkce') && !names.includes('impostor'));
+      const remote = await runCli(home, ['add', 'far', '--mcp-server', 'http://example.com/mcp']);
+      assert.equal(remote.code, 2);
+      assert.match(remote.stderr, /INVALID_REQUEST: mcp_server must use https/);
+    } finally {
+      await noPkce.close();
+      await other.close();
     }
   });
 });
