@@ -223,3 +223,25 @@ test('device grant: slow_down adds 5 s to the interval; expired_token ends the f
   assert.equal(h.server.events.tokenRequests, 1, `polled again after ${Date.now() - firstPoll} ms`);
   assert.equal(h.service.flowStatus(slowed.flow_id).state, 'pending');
 });
+
+test('closing the service fails pending logins, closes their listeners, and lets an in-flight refresh commit', async (t) => {
+  const h = await startOAuthHarness(t);
+  await h.add('api');
+  await h.login('api');
+  await h.add('other');
+  const pending = await startCodeLogin(h.service, 'other');
+  h.clock.offsetMs = 6_000;
+  h.server.injectTokenFailures(1, { delayMs: 300 }); // hold the refresh, then let it through
+  const refreshing = h.service.getToken('api', 60);
+  await new Promise((r) => setTimeout(r, 50));
+  await h.service.close();
+  const token = await refreshing; // committed, not abandoned
+  assert.equal((await h.server.verifyAccessToken(token.access_token)).sub, 'user-1');
+  assert.equal(h.server.events.grantSuccess.refresh_token, 1);
+  const status = h.service.flowStatus(pending.flow_id);
+  assert.equal(status.state, 'failed');
+  assert.match(status.error?.message ?? '', /keyward login other/);
+  const redirectUri = new URL(pending.authorization_url).searchParams.get('redirect_uri') ?? '';
+  assert.equal(await listening(redirectUri), false);
+  await assert.rejects(h.service.getToken('api', 60), { code: 'UPSTREAM_UNAVAILABLE' });
+});

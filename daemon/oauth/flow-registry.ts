@@ -90,8 +90,9 @@ export class FlowRegistry {
   }
 
   /** Fails and stops every pending flow. */
-  close(message: string): void {
-    for (const flow of [...this.#pendingByName.values()]) this.fail(flow, 'LOGIN_REQUIRED', message);
+  close(message: (name: string) => string): void {
+    for (const flow of [...this.#pendingByName.values()])
+      this.fail(flow, 'LOGIN_REQUIRED', message(flow.name));
   }
 
   #settle(flow: Flow, apply: () => void): void {

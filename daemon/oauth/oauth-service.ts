@@ -260,7 +260,7 @@ export class OAuthService {
     if (this.#closed) return;
     this.#closed = true;
     this.#scheduler.close();
-    this.#flows.close('the daemon stopped before the login finished: run: keyward login <name> again');
+    this.#flows.close((name) => `the daemon stopped before the login finished: run: keyward login ${name}`);
     await this.#engine.close();
   }
 
