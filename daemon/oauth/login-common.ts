@@ -9,7 +9,7 @@ import { ApiError } from '../api-error.js';
 import type { Secret } from '../secret.js';
 import type { Flow, FlowRegistry } from './flow-registry.js';
 import type { OAuthConfig } from './oauth-config.js';
-import { type UpstreamContext, UpstreamFailure } from './upstream.js';
+import { safeErrorCode, type UpstreamContext, UpstreamFailure } from './upstream.js';
 
 /** What a login flow needs from the service. */
 export interface LoginDeps {
@@ -34,7 +34,7 @@ export function resourceParameters(config: OAuthConfig): Record<string, string> 
 export function loginFailure(name: string, err: unknown): { code: ErrorCode; message: string } {
   const again = `run: keyward login ${name}`;
   if (err instanceof oauth.AuthorizationResponseError) {
-    const code = /^[\x20-\x7e]{1,64}$/.test(err.error) ? err.error : 'error';
+    const code = safeErrorCode(err.error) ?? 'error';
     if (code === 'access_denied')
       return { code: 'LOGIN_REQUIRED', message: `the login was denied (access_denied); ${again}` };
     return {

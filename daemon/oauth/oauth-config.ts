@@ -9,7 +9,7 @@ import * as oauth from 'oauth4webapi';
 import type { CredentialState, GrantType, LastError } from '../../shared/protocol.js';
 import { ApiError } from '../api-error.js';
 import type { Secret } from '../secret.js';
-import type { CredentialRecord } from '../vault/vault.js';
+import type { CredentialRecord, Vault } from '../vault/vault.js';
 import { isProviderName, PROVIDERS, type ProviderName } from './providers.js';
 
 /** Vault secret field names. */
@@ -71,6 +71,16 @@ function corrupt(record: CredentialRecord, field: string): ApiError {
     'INTERNAL',
     `credential "${record.name}" has unusable OAuth registration data (${field}); remove and add it again`,
   );
+}
+
+/** Returns the named OAuth credential's record; NOT_FOUND or INVALID_REQUEST otherwise. */
+export function requireOAuthRecord(vault: Pick<Vault, 'getCredential'>, name: string): CredentialRecord {
+  const record = vault.getCredential(name);
+  if (record === undefined)
+    throw new ApiError('NOT_FOUND', `no credential named "${name}": run: keyward status`);
+  if (record.kind !== 'oauth')
+    throw new ApiError('INVALID_REQUEST', `credential "${name}" is not an OAuth credential`);
+  return record;
 }
 
 /** Reads and checks a record's `config`. */

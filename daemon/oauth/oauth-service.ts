@@ -30,6 +30,7 @@ import {
   oauthClient,
   readOAuthConfig,
   readOAuthState,
+  requireOAuthRecord,
   SECRET_FIELDS,
 } from './oauth-config.js';
 import { type PreparedCredential, prepareOAuthCredential } from './prepare.js';
@@ -291,12 +292,7 @@ export class OAuthService {
   }
 
   #require(name: string): CredentialRecord {
-    const record = this.#vault.getCredential(name);
-    if (record === undefined)
-      throw new ApiError('NOT_FOUND', `no credential named "${name}": run: keyward status`);
-    if (record.kind !== 'oauth')
-      throw new ApiError('INVALID_REQUEST', `credential "${name}" is not an OAuth credential`);
-    return record;
+    return requireOAuthRecord(this.#vault, name);
   }
 
   #assertOpen(): void {

@@ -26,6 +26,7 @@ import {
   oauthClient,
   readOAuthConfig,
   readOAuthState,
+  requireOAuthRecord,
   SECRET_FIELDS,
 } from './oauth-config.js';
 import type { ProactiveOutcome, RefreshScheduler } from './refresh-scheduler.js';
@@ -456,13 +457,7 @@ export class RefreshEngine {
   }
 
   #require(name: string): CredentialRecord {
-    const record = this.#deps.vault.getCredential(name);
-    if (record === undefined)
-      throw new ApiError('NOT_FOUND', `no credential named "${name}": run: keyward status`);
-    if (record.kind !== 'oauth') {
-      throw new ApiError('INVALID_REQUEST', `credential "${name}" is not an OAuth credential`);
-    }
-    return record;
+    return requireOAuthRecord(this.#deps.vault, name);
   }
 }
 

@@ -59,8 +59,8 @@ export function requestOptions(
   };
 }
 
-/** RFC 6749 §5.2 restricts `error` to these characters; anything else is not echoed. */
-function safeErrorCode(value: unknown): string | undefined {
+/** Returns an OAuth `error` code fit to echo (RFC 6749 §5.2 characters), or undefined. */
+export function safeErrorCode(value: unknown): string | undefined {
   return typeof value === 'string' && /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$/.test(value) ? value : undefined;
 }
 
