@@ -10,8 +10,10 @@ import { CliError } from './cli-error.js';
 import { registerAdd } from './commands/add.js';
 import { registerAudit } from './commands/audit.js';
 import { registerClient } from './commands/client.js';
+import { registerConnect } from './commands/connect.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerExec } from './commands/exec.js';
 import { registerInit } from './commands/init.js';
 import { registerLogin } from './commands/login.js';
 import { registerPolicy } from './commands/policy.js';
@@ -48,6 +50,8 @@ export function buildProgram(): Command {
   registerPolicy(program, context);
   registerAudit(program, context);
   registerRotateKey(program, context);
+  registerExec(program, context);
+  registerConnect(program, context);
   // Commands inherit the program's error handling and output.
   for (const command of program.commands) {
     command.exitOverride();
