@@ -126,7 +126,7 @@ function serviceCheck(status: ServiceStatus): CheckResult {
     return fail(
       'service',
       title,
-      `installed, but ${status.files.map((f) => f.path).join(', ')} differ from what keyward would write now (node or keyward moved?)`,
+      `installed, but ${status.files.map((f) => f.path).join(', ')} differ from what keyward would write now (node, keyward, KEYWARD_HOME or KEYWARD_SOCKET changed?)`,
       'keyward service install',
     );
   }

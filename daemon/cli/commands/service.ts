@@ -126,6 +126,14 @@ export async function runServiceInstall(
     );
     return EXIT.OK;
   }
+  if (/[\\/]_npx[\\/]/.test(deps.setup.cliPath)) {
+    // npx runs packages from a cache that npm prunes; a service pointing there breaks one day.
+    say(
+      ctx.io,
+      `warning: keyward runs from npx's cache (${deps.setup.cliPath}), which npm may clean: ` +
+        'install it (npm install -g keyward) and run keyward service install from that install',
+    );
+  }
   const report = await manager.install();
   for (const file of report.files) {
     say(
@@ -181,7 +189,9 @@ export function describeServiceStatus(status: ServiceStatus, socket: string): st
   const lines = [`target:    ${status.target}${status.manager ? ` (${status.manager})` : ''}`];
   if (!status.installed) lines.push('installed: no (run: keyward service install)');
   else if (!status.current)
-    lines.push('installed: yes, but outdated: node or keyward moved (run: keyward service install)');
+    lines.push(
+      'installed: yes, but outdated: node, keyward, KEYWARD_HOME or KEYWARD_SOCKET changed since (run: keyward service install)',
+    );
   else lines.push('installed: yes');
   for (const file of status.files) lines.push(`  ${file.present ? '' : '(missing) '}${file.path}`);
   lines.push(`enabled:   ${yesNo(status.enabled, why)}`);
