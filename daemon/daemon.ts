@@ -19,6 +19,8 @@ import { OAuthService } from './oauth/oauth-service.js';
 import { guardConnections } from './peer-guard.js';
 import type { Secret } from './secret.js';
 import { buildServer } from './server.js';
+import { readServicePassphrase } from './service/passphrase-source.js';
+import { keyStoreWarning } from './vault/key-stores/index.js';
 import { Vault } from './vault/vault.js';
 
 /** How long shutdown may take before the process exits anyway. */
@@ -54,14 +56,12 @@ export async function startDaemon(
     const fd = inheritedSocketFd();
     if (fd === undefined) await prepareSocketPath(paths.socket);
 
+    // Read before anything is opened, so a misconfigured passphrase file stops the start-up
+    // with its own sentence.
+    const servicePassphrase = readServicePassphrase();
     const vault = await openOrCreateVault(paths, log);
-    if (vault.keyStore === 'file') {
-      log.warn(
-        { key_file: paths.keyFile },
-        'the vault key is in a file: it is only as safe as that file (0600); prefer a keychain or a passphrase where there is one',
-      );
-    }
-    if (vault.locked) log.warn('the vault is locked: run: keyward unlock');
+    const keyWarning = keyStoreWarning(vault.keyStore, paths);
+    if (keyWarning) log.warn({ key_file: paths.keyFile }, keyWarning);
     const adminToken = ensureAdminToken(paths);
     const oauth = new OAuthService({ vault, log: log.child({ component: 'oauth' }) });
     const credentials = new CredentialService({ vault, oauth, log });
@@ -95,6 +95,17 @@ export async function startDaemon(
       await vault.unlock(passphrase);
       audit.start(vault.deriveKey('audit-log'));
     };
+    if (vault.locked && servicePassphrase) {
+      try {
+        await unlock(servicePassphrase);
+        log.info('unlocked the vault with the passphrase the service manager provided');
+      } catch (err) {
+        // Keep serving: `keyward unlock` can still open it.
+        log.warn({ err }, 'the service passphrase does not open the vault: run: keyward unlock');
+      }
+    }
+    servicePassphrase?.wipe();
+    if (vault.locked) log.warn('the vault is locked: run: keyward unlock');
     const app = buildServer({
       log,
       access,
