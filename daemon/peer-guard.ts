@@ -42,8 +42,9 @@ export function guardConnections(server: Server, opts: PeerGuardOptions): boolea
     );
     return false;
   }
-  server.on('connection', (socket: Socket) => {
-    // The HTTP parser reads on a later tick, so a socket destroyed here never has a request parsed.
+  // First in line, so no other 'connection' listener (the HTTP server's) ever sees a refused
+  // socket alive; its parser would only read on a later tick anyway.
+  server.prependListener('connection', (socket: Socket) => {
     const peer = readPeerCred(socket);
     if (peer !== null && peer.uid === uid) {
       peers.set(socket, peer);

@@ -8,9 +8,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { peerCredSupport } from '../daemon/peer-cred.js';
+import { createLogger } from '../daemon/log.js';
+import { type PeerCred, peerCredSupport } from '../daemon/peer-cred.js';
+import { guardConnections, type PeerRefusal, peerOf } from '../daemon/peer-guard.js';
 import {
   type DaemonProcess,
   makeHome,
@@ -112,5 +115,66 @@ describe('a peer of another uid on a loosened socket', {
 
     const verify = await runCli(home, ['audit', '--verify']);
     assert.equal(verify.code, 0, verify.stdout);
+  });
+});
+
+describe('guardConnections on a plain server', {
+  skip: !supported && 'needs the peer-credentials addon',
+}, () => {
+  const uid = process.getuid?.() as number;
+
+  /** Starts a guarded echo server allowing `allowed`, connects once, and reports what happened. */
+  async function connectOnce(allowed: number) {
+    const dir = fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'kw-guard-'));
+    const socketPath = path.join(dir, 'guard.sock');
+    const logged: string[] = [];
+    const refusals: Array<{ peer: PeerCred | null; reason: PeerRefusal }> = [];
+    const seen: Array<{ peer: PeerCred | undefined; destroyed: boolean }> = [];
+    const server = net.createServer((socket) => {
+      seen.push({ peer: peerOf(socket), destroyed: socket.destroyed });
+      if (!socket.destroyed) socket.end('hello');
+    });
+    const log = createLogger({ level: 'warn', destination: { write: (line: string) => logged.push(line) } });
+    const active = guardConnections(server, {
+      log,
+      uid: allowed,
+      onRefused: (peer, reason) => refusals.push({ peer, reason }),
+    });
+    server.listen(socketPath);
+    await once(server, 'listening');
+    try {
+      const client = net.connect(socketPath);
+      let data = '';
+      client.on('data', (d: Buffer) => {
+        data += d.toString();
+      });
+      client.on('error', () => {});
+      await once(client, 'close');
+      return { active, data, refusals, seen, logged };
+    } finally {
+      server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('lets its own uid through and attaches the peer to the socket', async () => {
+    const result = await connectOnce(uid);
+    assert.equal(result.active, true);
+    assert.equal(result.data, 'hello');
+    assert.deepEqual(result.refusals, []);
+    assert.equal(result.seen[0]?.destroyed, false);
+    assert.equal(result.seen[0]?.peer?.pid, process.pid);
+    assert.equal(result.seen[0]?.peer?.uid, uid);
+  });
+
+  test('cuts off any other uid before any other listener can use the connection, and reports it', async () => {
+    const result = await connectOnce(uid + 1);
+    assert.equal(result.data, '');
+    // Listeners after the guard still run, but only ever see a destroyed socket with no peer.
+    assert.deepEqual(result.seen, [{ peer: undefined, destroyed: true }]);
+    assert.equal(result.refusals.length, 1);
+    assert.equal(result.refusals[0]?.reason, 'other-uid');
+    assert.equal(result.refusals[0]?.peer?.pid, process.pid);
+    assert.match(result.logged.join(''), /refused a connection from another user/);
   });
 });
