@@ -122,6 +122,20 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     frameworkErrors: (err, _req, reply) => {
       send(reply, toApiError(err));
     },
+    // Bytes that are not HTTP at all never reach a route; answer them in the contract's shape too.
+    clientErrorHandler: (err, socket) => {
+      if (!socket.writable) return;
+      const code = (err as NodeJS.ErrnoException).code;
+      const apiError =
+        code === 'HPE_HEADER_OVERFLOW'
+          ? new ApiError('PAYLOAD_TOO_LARGE', 'request headers are too large')
+          : new ApiError('INVALID_REQUEST', 'the request is not valid HTTP/1.1');
+      const body = JSON.stringify(apiError.toBody());
+      socket.end(
+        `HTTP/1.1 ${apiError.status} ${apiError.status === 413 ? 'Payload Too Large' : 'Bad Request'}\r\n` +
+          `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    },
   });
 
   // An empty body means `{}`: `POST .../token` with nothing to say is a normal request.

@@ -222,15 +222,20 @@ describe('keyward daemon core', () => {
       assert.equal(typeof res.body.error.message, 'string', label);
     }
 
-    // Garbage bytes that are not HTTP at all.
-    await new Promise<void>((resolve) => {
+    // Garbage bytes that are not HTTP at all get a 400 in the contract's shape.
+    const garbage = await new Promise<string>((resolve) => {
+      let answer = '';
       const conn = net.connect({ path: home.socket }, () =>
-        conn.end(Buffer.from([0, 1, 2, 255, 254, 13, 10, 13, 10])),
+        conn.write(Buffer.from([0, 1, 2, 255, 254, 13, 10, 13, 10])),
       );
-      conn.on('data', () => {});
-      conn.on('close', () => resolve());
-      conn.on('error', () => resolve());
+      conn.on('data', (d: Buffer) => {
+        answer += d.toString();
+      });
+      conn.on('close', () => resolve(answer));
+      conn.on('error', () => resolve(answer));
     });
+    assert.match(garbage, /^HTTP\/1\.1 400 /);
+    assert.match(garbage, /"code":"INVALID_REQUEST"/);
 
     // Still serving, and nothing was lost.
     const again = await socketRequest(home.socket, 'POST', '/v1/credentials/github/token', { body: {} });

@@ -38,6 +38,6 @@ export function keyStoreWarning(kind: KeyStoreKind, paths: KeywardPaths): string
   if (kind !== 'file') return null;
   return (
     `the vault key is in ${paths.keyFile}: the vault is only as safe as that file's permissions and ` +
-    'your backups of it; for stronger protection run: keyward init --key-store passphrase (on a new home)'
+    'your backups of it; for stronger protection run: keyward rotate-key --key-store passphrase'
   );
 }
