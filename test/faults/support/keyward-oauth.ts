@@ -75,3 +75,23 @@ export async function credentialStatus(socket: string, name: string): Promise<Cr
   if (res.status !== 200) throw new Error(`status failed: HTTP ${res.status}`);
   return (res.body.credentials as CredentialStatus[]).find((c) => c.name === name);
 }
+
+/**
+ * Logs in a credential whose authorization endpoint redirects straight back with a code (the
+ * chaos server): follows that redirect to the daemon's loopback callback, then waits for the flow.
+ */
+export async function loginByRedirect(socket: string, name: string, timeoutMs = 15_000): Promise<void> {
+  const started = await socketRequest(socket, 'POST', `/v1/credentials/${name}/login`, {
+    body: { flow: 'authorization_code' },
+  });
+  if (started.status !== 200)
+    throw new Error(`login of ${name} failed: HTTP ${started.status} ${started.text}`);
+  const login = started.body as AuthorizationCodeLoginResponse;
+  const consent = await fetch(login.authorization_url, { redirect: 'manual' });
+  const callback = consent.headers.get('location');
+  if (callback === null)
+    throw new Error(`the authorization endpoint did not redirect (HTTP ${consent.status})`);
+  const page = await fetch(callback);
+  await page.text();
+  await waitForFlow(socket, login.flow_id, timeoutMs);
+}
