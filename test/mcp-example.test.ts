@@ -119,7 +119,7 @@ describe('example stdio MCP server with a keyward token', () => {
       assert.ok(fresh.expiresAt !== null);
       const refreshesBefore = refreshCount(as);
       const tokensBefore = api.stats.tokens.length;
-      await sleep(Math.max(0, fresh.expiresAt.getTime() - Date.now()) + 300);
+      await sleep(Math.max(0, fresh.expiresAt.getTime() - Date.now()) + 100);
 
       const results = await Promise.all(
         clients.flatMap((c) => Array.from({ length: CALLS_PER_SERVER }, () => call(c))),

@@ -31,6 +31,8 @@ import {
 } from './helpers/daemon-process.js';
 
 const TTL_S = 5;
+/** How long after an expiry a wave of calls starts. */
+const EXPIRY_MARGIN_MS = 100;
 
 /** Connects an SDK client to `url` through keyward's fetch. */
 async function keywardConnected(url: string, socketPath: string, credential: string): Promise<Client> {
@@ -169,7 +171,14 @@ describe('remote MCP server behind oidc-provider', () => {
     }
   });
 
-  test('KeywardOAuthProvider: the daemon logs in, tokens() has no refresh token, a 401 refreshes', async () => {
+  test('KeywardOAuthProvider: the daemon logs in, tokens() has no refresh token, a 401 refreshes', async (t) => {
+    // Its own authorization server and MCP server, so that no other credential's refresh counts here.
+    const as = await startOidcServer({ accessTokenTtl: TTL_S });
+    const mcp = await startMcpRemoteServer(as);
+    t.after(async () => {
+      await mcp.close();
+      await as.close();
+    });
     const add = await runCli(home, ['add', 'remote-provider', '--mcp-server', mcp.url]);
     assert.equal(add.code, 0, add.stderr);
     const shown: URL[] = [];
@@ -241,7 +250,7 @@ describe('remote MCP server behind oidc-provider', () => {
         const fresh = await kw.invalidate('remote', current.accessToken);
         assert.ok(fresh.expiresAt !== null);
         const start = mark(as);
-        await sleep(Math.max(0, fresh.expiresAt.getTime() - Date.now()) + 300);
+        await sleep(Math.max(0, fresh.expiresAt.getTime() - Date.now()) + EXPIRY_MARGIN_MS);
         return windowOutcome(as, start, await wave(as, clients));
       };
       const first = await acrossExpiry();
@@ -301,11 +310,11 @@ describe('remote MCP server behind oidc-provider', () => {
       assert.equal(warm.failed, 0, warm.errors.join('; '));
 
       const start = mark(as);
-      await sleep(Math.max(0, loggedInAt + TTL_S * 1000 - Date.now()) + 300);
+      await sleep(Math.max(0, loggedInAt + TTL_S * 1000 - Date.now()) + EXPIRY_MARGIN_MS);
       const first = windowOutcome(as, start, await wave(as, clients));
 
       const next = mark(as);
-      await sleep(TTL_S * 1000 + 300);
+      await sleep(TTL_S * 1000 + EXPIRY_MARGIN_MS);
       const second = windowOutcome(as, next, await wave(as, clients));
       t.diagnostic(`SDK file provider: ${JSON.stringify({ first, second })}`);
       // Recorded, not asserted: how many of the five race depends on timing. What always holds:
