@@ -10,6 +10,8 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -338,7 +340,7 @@ describe('remote MCP server behind oidc-provider', () => {
     }
   });
 
-  test('discovery refuses an authorization server without PKCE S256, and metadata for another resource', async () => {
+  test('discovery refuses a server without PKCE S256, metadata for another resource, an unprotected server', async () => {
     const noPkce = await startMcpRemoteServer(as, { authorizationServer: 'no-pkce' });
     const other = await startMcpRemoteServer(as, { resource: 'http://127.0.0.1:1/elsewhere' });
     try {
@@ -351,6 +353,29 @@ describe('remote MCP server behind oidc-provider', () => {
       const status = await runCli(home, ['status', '--json']);
       const names = JSON.parse(status.stdout).credentials.map((c: { name: string }) => c.name);
       assert.ok(!names.includes('no-pkce') && !names.includes('impostor'));
+      // A server that needs no token (here: an event stream that never ends) has no metadata.
+      const open = http.createServer((req, res) => {
+        if (req.method === 'POST')
+          res.writeHead(200, { 'content-type': 'text/event-stream' }).write(': hi\n\n');
+        else res.writeHead(404).end();
+      });
+      await new Promise<void>((resolve) => open.listen(0, '127.0.0.1', resolve));
+      const started = Date.now();
+      const unprotected = await runCli(home, [
+        'add',
+        'open',
+        '--mcp-server',
+        `http://127.0.0.1:${(open.address() as AddressInfo).port}/mcp`,
+      ]);
+      open.closeAllConnections();
+      open.close();
+      assert.equal(unprotected.code, 1);
+      assert.match(
+        unprotected.stderr,
+        /^keyward: UPSTREAM_ERROR: .*publishes no protected resource metadata/m,
+      );
+      assert.ok(Date.now() - started < 5000, 'the probe does not wait on the stream');
+
       const remote = await runCli(home, ['add', 'far', '--mcp-server', 'http://example.com/mcp']);
       assert.equal(remote.code, 2);
       assert.match(remote.stderr, /INVALID_REQUEST: mcp_server must use https/);

@@ -120,7 +120,16 @@ async function fetchCapped(
   url: string,
   init: RequestInit,
   what: string,
+  readBody: (status: number) => boolean = () => true,
 ): Promise<{ status: number; headers: Headers; text: string }> {
+  const unavailable = (err: unknown) => {
+    const name = (err as { name?: unknown })?.name;
+    const timedOut = name === 'TimeoutError' || name === 'AbortError';
+    return new ApiError(
+      'UPSTREAM_UNAVAILABLE',
+      `${what} ${timedOut ? 'timed out' : 'could not be reached'}; check the URL or try again later`,
+    );
+  };
   let response: Response;
   try {
     response = await ctx.fetch(url, {
@@ -129,26 +138,29 @@ async function fetchCapped(
       signal: AbortSignal.timeout(ctx.timeoutMs),
     });
   } catch (err) {
-    const name = (err as { name?: unknown })?.name;
-    const timedOut = name === 'TimeoutError' || name === 'AbortError';
-    throw new ApiError(
-      'UPSTREAM_UNAVAILABLE',
-      `${what} ${timedOut ? 'timed out' : 'could not be reached'}; check the URL or try again later`,
-    );
+    throw unavailable(err);
   }
   const chunks: Uint8Array[] = [];
-  let total = 0;
-  if (response.body !== null) {
+  if (!readBody(response.status)) {
+    // An unprotected MCP server may answer with an event stream that never ends: do not wait on it.
+    await response.body?.cancel().catch(() => {});
+  } else if (response.body !== null) {
     const reader = response.body.getReader();
+    let total = 0;
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (err) {
+        throw unavailable(err);
+      }
+      if (chunk.done) break;
+      total += chunk.value.byteLength;
       if (total > MAX_METADATA_BYTES) {
         await reader.cancel();
         throw upstreamError(`${what} answered with more than ${MAX_METADATA_BYTES} bytes`);
       }
-      chunks.push(value);
+      chunks.push(chunk.value);
     }
   }
   return { status: response.status, headers: response.headers, text: Buffer.concat(chunks).toString('utf8') };
@@ -227,6 +239,7 @@ async function probeChallenge(
       body,
     },
     `the MCP server ${serverUri}`,
+    () => false,
   );
   if (answer.status !== 401) return undefined;
   return parseBearerChallenge(answer.headers.get('www-authenticate'));
