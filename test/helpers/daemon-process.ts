@@ -113,6 +113,12 @@ export async function startDaemon(
     env: { ...home.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Whatever happens to the test (a failed assertion, a crash), never leave a daemon behind.
+  const reap = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', reap);
+  child.once('exit', () => process.off('exit', reap));
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
