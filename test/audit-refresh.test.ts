@@ -14,6 +14,7 @@ import {
   startDaemon,
   type TestHome,
 } from './helpers/daemon-process.js';
+import { addOAuthCredential } from './helpers/oauth-cli.js';
 
 describe('audit lines say whether a token was refreshed', () => {
   let server: OidcServer;
@@ -24,25 +25,7 @@ describe('audit lines say whether a token was refreshed', () => {
     server = await startOidcServer({ accessTokenTtl: 300 });
     home = makeHome();
     daemon = await startDaemon(home);
-    const add = await runCli(
-      home,
-      [
-        'add',
-        'svc',
-        '--oauth',
-        '--issuer',
-        server.issuer,
-        '--client-id',
-        server.clients.confidential.client_id,
-        '--client-secret-stdin',
-        '--grant',
-        'client_credentials',
-        '--scope',
-        'api:read',
-      ],
-      { input: server.clients.confidential.client_secret },
-    );
-    assert.equal(add.code, 0, add.stderr);
+    await addOAuthCredential(home, server, 'svc', { grant: 'client_credentials', scope: 'api:read' });
   });
   after(async () => {
     await daemon?.stop();

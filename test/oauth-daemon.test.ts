@@ -10,7 +10,6 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type OidcServer, startOidcServer } from './fixtures/oidc-server.js';
 import {
-  CLI,
   type DaemonProcess,
   filesContaining,
   makeHome,
@@ -20,46 +19,9 @@ import {
   startDaemon,
   type TestHome,
 } from './helpers/daemon-process.js';
+import { addOAuthCredential, loginHeadless } from './helpers/oauth-cli.js';
 
 const TTL_S = 5;
-
-/** Runs `keyward login` and completes whatever it asks for with the fixture, headlessly. */
-async function loginHeadless(
-  home: TestHome,
-  server: OidcServer,
-  name: string,
-  device = false,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const args = ['login', name, ...(device ? ['--device'] : ['--no-browser'])];
-  const child = spawn(process.execPath, [CLI, ...args], { env: home.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  let acted = false;
-  const act = (): void => {
-    if (acted) return;
-    if (!device) {
-      const url = stdout.split('\n').find((l) => l.startsWith('http'));
-      if (!url) return;
-      acted = true;
-      void server.completeAuthorization(url.trim());
-    } else {
-      const code = /enter the code: (\S+)/.exec(stderr)?.[1];
-      if (!code) return;
-      acted = true;
-      void server.approveDeviceCode(code);
-    }
-  };
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-    act();
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-    act();
-  });
-  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
-  return { code, stdout, stderr };
-}
 
 /**
  * Starts `workers` processes that each connect to the daemon, then, once all are ready, fetch
@@ -291,46 +253,15 @@ describe('OAuth through the daemon', () => {
   });
 
   test('device grant through the CLI', async () => {
-    const add = await runCli(home, [
-      'add',
-      'dev',
-      '--oauth',
-      '--issuer',
-      server.issuer,
-      '--client-id',
-      server.clients.public.client_id,
-      '--grant',
-      'device_code',
-      '--scope',
-      'openid api:read',
-    ]);
-    assert.equal(add.code, 0, add.stderr);
-    const login = await loginHeadless(home, server, 'dev', true);
+    await addOAuthCredential(home, server, 'dev', { client: 'public', grant: 'device_code' });
+    const login = await loginHeadless(home, server, 'dev', { device: true });
     assert.equal(login.code, 0, login.stderr);
     assert.match(login.stderr, /open http:\/\/127\.0\.0\.1:\d+\/\S+ and enter the code: \S+/);
     await server.verifyAccessToken(await token('dev'));
   });
 
   test('client credentials: a token on demand, no login', async () => {
-    const add = await runCli(
-      home,
-      [
-        'add',
-        'svc',
-        '--oauth',
-        '--issuer',
-        server.issuer,
-        '--client-id',
-        server.clients.confidential.client_id,
-        '--client-secret-stdin',
-        '--grant',
-        'client_credentials',
-        '--scope',
-        'api:read',
-      ],
-      { input: server.clients.confidential.client_secret },
-    );
-    assert.equal(add.code, 0, add.stderr);
+    await addOAuthCredential(home, server, 'svc', { grant: 'client_credentials', scope: 'api:read' });
     await server.verifyAccessToken(await token('svc'));
   });
 

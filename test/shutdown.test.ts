@@ -4,11 +4,11 @@
  * daemon serves the new token without another refresh.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startOidcServer } from './fixtures/oidc-server.js';
-import { CLI, makeHome, runCli, socketRequest, startDaemon } from './helpers/daemon-process.js';
+import { makeHome, runCli, socketRequest, startDaemon } from './helpers/daemon-process.js';
+import { addOAuthCredential, loginHeadless } from './helpers/oauth-cli.js';
 
 test('SIGTERM during a slow refresh exits 0 with the new tokens committed', async (t) => {
   const server = await startOidcServer({ accessTokenTtl: 30 });
@@ -20,33 +20,9 @@ test('SIGTERM during a slow refresh exits 0 with the new tokens committed', asyn
   let daemon = await startDaemon(home);
   t.after(() => daemon.stop('SIGKILL'));
 
-  const add = await runCli(
-    home,
-    [
-      'add',
-      'slow',
-      '--oauth',
-      '--issuer',
-      server.issuer,
-      '--client-id',
-      server.clients.confidential.client_id,
-      '--client-secret-stdin',
-      '--scope',
-      'openid api:read',
-    ],
-    { input: server.clients.confidential.client_secret },
-  );
-  assert.equal(add.code, 0, add.stderr);
-  const login = spawn(process.execPath, [CLI, 'login', 'slow', '--no-browser'], {
-    env: home.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let url = '';
-  login.stdout.on('data', (d: Buffer) => {
-    url += d.toString();
-    if (url.endsWith('\n')) void server.completeAuthorization(url.trim());
-  });
-  assert.equal(await new Promise((r) => login.on('close', r)), 0);
+  await addOAuthCredential(home, server, 'slow');
+  const login = await loginHeadless(home, server, 'slow');
+  assert.equal(login.code, 0, login.stderr);
 
   const old = (await runCli(home, ['token', 'slow'])).stdout.trim();
   server.resetEvents();
