@@ -17,7 +17,13 @@ import type { AddOAuthRequest } from '../../shared/protocol.js';
 import { ApiError } from '../api-error.js';
 import { Secret } from '../secret.js';
 import { type PreparedCredential, prepareOAuthCredential } from './prepare.js';
-import { requestOptions, type UpstreamContext } from './upstream.js';
+import {
+  parseJsonObject,
+  ResponseTooLarge,
+  readCapped,
+  requestOptions,
+  type UpstreamContext,
+} from './upstream.js';
 import { parseUrl, requireSafeUrl } from './url-policy.js';
 
 /** The redirect URI keyward registers; the port is chosen per login (RFC 8252 §7.3). */
@@ -140,41 +146,21 @@ async function fetchCapped(
   } catch (err) {
     throw unavailable(err);
   }
-  const chunks: Uint8Array[] = [];
+  let text = '';
   if (!readBody(response.status)) {
     // An unprotected MCP server may answer with an event stream that never ends: do not wait on it.
     await response.body?.cancel().catch(() => {});
-  } else if (response.body !== null) {
-    const reader = response.body.getReader();
-    let total = 0;
-    for (;;) {
-      let chunk: Awaited<ReturnType<typeof reader.read>>;
-      try {
-        chunk = await reader.read();
-      } catch (err) {
-        throw unavailable(err);
-      }
-      if (chunk.done) break;
-      total += chunk.value.byteLength;
-      if (total > MAX_METADATA_BYTES) {
-        await reader.cancel();
+  } else {
+    try {
+      text = await readCapped(response, MAX_METADATA_BYTES);
+    } catch (err) {
+      if (err instanceof ResponseTooLarge) {
         throw upstreamError(`${what} answered with more than ${MAX_METADATA_BYTES} bytes`);
       }
-      chunks.push(chunk.value);
+      throw unavailable(err);
     }
   }
-  return { status: response.status, headers: response.headers, text: Buffer.concat(chunks).toString('utf8') };
-}
-
-function parseObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
+  return { status: response.status, headers: response.headers, text };
 }
 
 function stringList(value: unknown): string[] | null {
@@ -272,7 +258,7 @@ export async function discoverProtectedResource(
         `protected resource metadata at ${metadataUrl} failed (HTTP ${answer.status}); try again later`,
       );
     }
-    const metadata = answer.status === 200 ? parseObject(answer.text) : undefined;
+    const metadata = answer.status === 200 ? parseJsonObject(answer.text) : undefined;
     if (metadata === undefined) {
       throw upstreamError(`protected resource metadata at ${metadataUrl} is not a JSON object`);
     }
@@ -372,7 +358,7 @@ export async function registerClient(
     },
     `dynamic client registration at ${registrationEndpoint}`,
   );
-  const body = parseObject(answer.text);
+  const body = parseJsonObject(answer.text);
   if (answer.status >= 500 || answer.status === 429) {
     throw new ApiError(
       'UPSTREAM_UNAVAILABLE',

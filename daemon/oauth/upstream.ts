@@ -76,14 +76,15 @@ export function networkFailure(err: unknown, what: string): UpstreamFailure {
   );
 }
 
-/** A body past MAX_RESPONSE_BYTES: the server's fault, not the network's. */
-class TooLarge extends Error {}
+/** A body past its size cap: the server's fault, not the network's. */
+export class ResponseTooLarge extends Error {}
 
-async function readCapped(response: Response): Promise<string> {
+/** Reads a response body as text, refusing (`ResponseTooLarge`) one longer than `limit` bytes. */
+export async function readCapped(response: Response, limit = MAX_RESPONSE_BYTES): Promise<string> {
   const length = Number(response.headers.get('content-length'));
-  if (Number.isFinite(length) && length > MAX_RESPONSE_BYTES) {
+  if (Number.isFinite(length) && length > limit) {
     await response.body?.cancel();
-    throw new TooLarge('response too large');
+    throw new ResponseTooLarge('response too large');
   }
   if (response.body === null) return '';
   const reader = response.body.getReader();
@@ -93,16 +94,17 @@ async function readCapped(response: Response): Promise<string> {
     const { done, value } = await reader.read();
     if (done) break;
     total += value.byteLength;
-    if (total > MAX_RESPONSE_BYTES) {
+    if (total > limit) {
       await reader.cancel();
-      throw new TooLarge('response too large');
+      throw new ResponseTooLarge('response too large');
     }
     chunks.push(value);
   }
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function parseJsonObject(text: string): Record<string, unknown> | undefined {
+/** Parses text as a JSON object; anything else (invalid JSON, arrays, scalars) is undefined. */
+export function parseJsonObject(text: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(text);
     return typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -146,7 +148,7 @@ async function normalizeResponse(
   try {
     text = await readCapped(response);
   } catch (err) {
-    if (err instanceof TooLarge) {
+    if (err instanceof ResponseTooLarge) {
       throw new UpstreamFailure(
         classifyFailure({ kind: 'malformed' }),
         `${what} returned an oversized answer`,
