@@ -15,7 +15,8 @@ import type {
   OAuthTokens,
 } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { resolvePaths } from '../shared/paths.js';
-import type { AuthorizationCodeLoginResponse, FlowResponse } from '../shared/protocol.js';
+import type { AuthorizationCodeLoginResponse, FlowResponse, LoginRequest } from '../shared/protocol.js';
+import { parseBearerChallenge } from '../shared/www-authenticate.js';
 import { KeywardError } from './errors.js';
 import { type AccessToken, KeywardClient, type KeywardClientOptions } from './index.js';
 import { requestJson, type TransportOptions } from './transport.js';
@@ -36,10 +37,37 @@ export interface KeywardFetchOptions {
  * `authProvider`): every request carries `Authorization: Bearer <token>` from keyward, and a 401
  * reports the token to the daemon (which refreshes once however many callers report it) and is
  * retried once with the fresh token. Send it only to the server the credential is for.
+ *
+ * A 403 `insufficient_scope` (RFC 6750 §3.1) is not retried: no refresh widens a grant, only a
+ * login does, and that needs the user. It throws `KeywardError('LOGIN_REQUIRED')` whose message is
+ * the command to run: `keyward login <credential> --scope "<granted and required scopes>"`.
  */
 export function keywardFetch(credential: string, options: KeywardFetchOptions = {}): KeywardFetch {
   const client = options.client ?? new KeywardClient();
-  return (input, init) => client.fetch(credential, input, init);
+  return async (input, init) => {
+    const response = await client.fetch(credential, input, init);
+    if (response.status !== 403) return response;
+    const challenge = parseBearerChallenge(response.headers.get('www-authenticate'));
+    if (challenge?.error !== 'insufficient_scope') return response;
+    await response.body?.cancel();
+    const required = challenge.scope?.trim() ?? '';
+    // What the credential holds now, so that the step-up keeps it (a server may name only the missing scope).
+    const granted = await client.getToken(credential).then(
+      (token) => token.scope,
+      () => null,
+    );
+    if (required === '') {
+      throw new KeywardError(
+        'LOGIN_REQUIRED',
+        `the server needs a scope the token of "${credential}" lacks, and did not say which: ` +
+          `run: keyward login ${credential} --scope "<the scope it needs>"`,
+      );
+    }
+    throw new KeywardError(
+      'LOGIN_REQUIRED',
+      `the server needs scope "${required}": run: keyward login ${credential} --scope "${unionScope(granted, required)}"`,
+    );
+  };
 }
 
 /** Options of `KeywardOAuthProvider`. */
@@ -61,13 +89,20 @@ const DAEMON_REDIRECT_URI = 'http://127.0.0.1/callback';
  * provider rather than `keywardFetch`:
  * - `tokens()` is the daemon's current access token, never with a refresh token, so the SDK
  *   never refreshes on its own;
- * - the registration, the PKCE verifier and the discovery results that count live in the daemon
- *   (its vault and its login flow); the SDK's own copies stay in this object's memory, and the
- *   client it is shown is a stand-in so that it does not register one of its own;
  * - `redirectToAuthorization` hands the login to the daemon: it first reports the rejected token
  *   (the daemon may simply refresh it), and only when the daemon has no usable grant starts the
- *   daemon's authorization code flow and shows its URL. After the SDK's `UnauthorizedError`, call
- *   `waitForAuthorization()` and connect again; `finishAuth(code)` is not used.
+ *   daemon's authorization code flow and shows its URL. When the SDK asks for scopes the current
+ *   token was not granted (its answer to a 403 `insufficient_scope`), it starts the daemon's login
+ *   for the wider scope instead (a step-up). After the SDK's `UnauthorizedError`, call
+ *   `waitForAuthorization()` and connect (or call) again; `finishAuth(code)` is not used.
+ *
+ * The SDK runs discovery and builds an authorization URL of its own before it calls
+ * `redirectToAuthorization`; that URL is never opened, so what the SDK wants kept for it is not
+ * kept in the vault, because it is never used. The client the SDK is shown is a stand-in (so
+ * that it does not register a client of its own), its PKCE verifier is dropped, and its discovery
+ * results stay in this object's memory (public metadata that spares it discovering again). The
+ * registration, the PKCE verifier and the discovery results that count are the daemon's own: in
+ * the vault and, for the verifier, in the daemon's memory for the one login it belongs to.
  */
 export class KeywardOAuthProvider implements OAuthClientProvider {
   readonly credential: string;
@@ -76,8 +111,9 @@ export class KeywardOAuthProvider implements OAuthClientProvider {
   readonly #onAuthorizationUrl: (url: URL) => void | Promise<void>;
   readonly #pollMs: number;
   #lastToken: string | undefined;
+  /** The scope granted with `#lastToken`, when the daemon knows it. */
+  #lastScope: string | null = null;
   #flowId: string | undefined;
-  #codeVerifier = '';
   #discovery: OAuthDiscoveryState | undefined;
 
   constructor(credential: string, options: KeywardOAuthProviderOptions = {}) {
@@ -113,7 +149,11 @@ export class KeywardOAuthProvider implements OAuthClientProvider {
     };
   }
 
-  /** Returns a stand-in client: the daemon holds the real registration and runs every flow with it. */
+  /**
+   * Returns a stand-in client, which only ever ends up in the SDK's unused authorization URL: the
+   * daemon holds the real registration and runs every flow with it. (Without one, and with no
+   * `saveClientInformation`, the SDK would try to register a client of its own.)
+   */
   clientInformation(): OAuthClientInformationMixed {
     return { client_id: `keyward:${this.credential}` };
   }
@@ -128,6 +168,7 @@ export class KeywardOAuthProvider implements OAuthClientProvider {
       throw err;
     }
     this.#lastToken = token.accessToken;
+    this.#lastScope = token.scope;
     return toOAuthTokens(token);
   }
 
@@ -140,33 +181,41 @@ export class KeywardOAuthProvider implements OAuthClientProvider {
     );
   }
 
-  /** Hands the login to the daemon (see the class comment); the SDK's URL is not used. */
-  async redirectToAuthorization(_sdkAuthorizationUrl: URL): Promise<void> {
+  /**
+   * Hands the login to the daemon (see the class comment). Of the SDK's URL only `scope` is read:
+   * scopes in it that the current token lacks make this a step-up.
+   */
+  async redirectToAuthorization(sdkAuthorizationUrl: URL): Promise<void> {
     this.#flowId = undefined;
+    const stepUp = this.#stepUpScope(sdkAuthorizationUrl.searchParams.get('scope'));
     const rejected = this.#lastToken;
-    if (rejected !== undefined) {
+    if (stepUp === undefined && rejected !== undefined) {
       try {
         const fresh = await this.#client.invalidate(this.credential, rejected);
         this.#lastToken = fresh.accessToken;
+        this.#lastScope = fresh.scope;
         // The daemon refreshed: the next request carries the new token, no login needed.
         if (fresh.accessToken !== rejected) return;
       } catch (err) {
         if (!(err instanceof KeywardError && err.code === 'LOGIN_REQUIRED')) throw err;
       }
     }
+    const request: LoginRequest =
+      stepUp === undefined ? { flow: 'authorization_code' } : { flow: 'authorization_code', scope: stepUp };
     let flow: AuthorizationCodeLoginResponse;
     try {
       flow = await requestJson<AuthorizationCodeLoginResponse>(
         this.#transport,
         'POST',
         `/credentials/${encodeURIComponent(this.credential)}/login`,
-        { flow: 'authorization_code' },
+        request,
       );
     } catch (err) {
       if (err instanceof KeywardError && (err.code === 'FORBIDDEN' || err.code === 'UNAUTHENTICATED')) {
+        const scope = stepUp === undefined ? '' : ` --scope "${stepUp}"`;
         throw new KeywardError(
           'LOGIN_REQUIRED',
-          `credential "${this.credential}" needs a login, which this client may not start: run: keyward login ${this.credential}`,
+          `credential "${this.credential}" needs a login, which this client may not start: run: keyward login ${this.credential}${scope}`,
           { cause: err },
         );
       }
@@ -201,14 +250,19 @@ export class KeywardOAuthProvider implements OAuthClientProvider {
     }
   }
 
-  /** Keeps the SDK's PKCE verifier in memory; the daemon runs its own PKCE for the real flow. */
-  saveCodeVerifier(codeVerifier: string): void {
-    this.#codeVerifier = codeVerifier;
-  }
+  /** Drops the SDK's PKCE verifier: it belongs to an authorization URL that is never opened. */
+  saveCodeVerifier(_codeVerifier: string): void {}
 
-  /** Returns the SDK's PKCE verifier. */
+  /**
+   * Refuses: only `transport.finishAuth(code)` asks for it, and with keyward the daemon receives
+   * the redirect and exchanges the code itself, so there is no code to finish with.
+   */
   codeVerifier(): string {
-    return this.#codeVerifier;
+    throw new KeywardError(
+      'INVALID_REQUEST',
+      `the keyward daemon completes the login of "${this.credential}" itself: ` +
+        'call waitForAuthorization() instead of finishAuth(), then connect again',
+    );
   }
 
   /** Keeps the SDK's discovery results for this process, sparing it repeated discovery. */
@@ -224,15 +278,41 @@ export class KeywardOAuthProvider implements OAuthClientProvider {
   /** Reports the last token as rejected when the SDK drops tokens; forgets discovery when asked. */
   async invalidateCredentials(scope: 'all' | 'client' | 'tokens' | 'verifier' | 'discovery'): Promise<void> {
     if (scope === 'all' || scope === 'discovery') this.#discovery = undefined;
-    if (scope === 'all' || scope === 'verifier') this.#codeVerifier = '';
     if ((scope === 'all' || scope === 'tokens') && this.#lastToken !== undefined) {
       try {
-        this.#lastToken = (await this.#client.invalidate(this.credential, this.#lastToken)).accessToken;
+        const fresh = await this.#client.invalidate(this.credential, this.#lastToken);
+        this.#lastToken = fresh.accessToken;
+        this.#lastScope = fresh.scope;
       } catch (err) {
         if (!(err instanceof KeywardError && err.code === 'LOGIN_REQUIRED')) throw err;
       }
     }
   }
+
+  /**
+   * Returns the scope to step up to when the SDK asks for scopes the current token was not
+   * granted (after a 403 `insufficient_scope` it asks for the challenge's `scope`), else undefined.
+   * A 401 whose challenge names no scope makes the SDK ask for the metadata's whole
+   * `scopes_supported` (MCP SEP-835): for a credential narrowed with `--scope`, that too reads as a
+   * step-up, and a login for the wider scope replaces the refresh. The rule stays this simple on
+   * purpose: the SDK does not say which status it met, and a step-up whose 403 names every scope
+   * the server has must not be mistaken for a rejected token.
+   */
+  #stepUpScope(requested: string | null): string | undefined {
+    if (requested === null || this.#lastToken === undefined || this.#lastScope === null) return undefined;
+    const granted = scopeTokens(this.#lastScope);
+    if (scopeTokens(requested).every((s) => granted.includes(s))) return undefined;
+    return unionScope(this.#lastScope, requested);
+  }
+}
+
+function scopeTokens(scope: string | null): string[] {
+  return (scope ?? '').split(' ').filter((t) => t !== '');
+}
+
+/** Returns `granted` plus the scopes of `required` not in it, space-separated (order kept). */
+function unionScope(granted: string | null, required: string): string {
+  return [...new Set([...scopeTokens(granted), ...scopeTokens(required)])].join(' ');
 }
 
 function toOAuthTokens(token: AccessToken): OAuthTokens {

@@ -32,6 +32,7 @@ export interface OAuthEngine {
   startLogin(
     name: string,
     flow: 'authorization_code' | 'device_code',
+    extraScope?: string,
   ): Promise<AuthorizationCodeLoginResponse | DeviceLoginResponse>;
   flowStatus(flowId: string): FlowResponse;
   revoke(name: string): Promise<boolean>;
@@ -140,10 +141,11 @@ export class CredentialService {
     return this.#staticToken(record);
   }
 
-  /** Starts an interactive login for an OAuth credential. */
+  /** Starts an interactive login for an OAuth credential, optionally asking for more `scope` (a step-up). */
   async login(
     name: string,
     flow: 'authorization_code' | 'device_code',
+    scope?: string,
   ): Promise<AuthorizationCodeLoginResponse | DeviceLoginResponse> {
     const record = this.#require(name);
     if (record.kind !== 'oauth') {
@@ -152,7 +154,7 @@ export class CredentialService {
         `credential "${name}" is a static API key: there is nothing to log in to`,
       );
     }
-    return this.#oauth.startLogin(name, flow);
+    return this.#oauth.startLogin(name, flow, scope);
   }
 
   /** Reports an interactive flow's progress. */

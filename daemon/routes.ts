@@ -126,7 +126,10 @@ export const ROUTES: readonly RouteDefinition[] = [
     access: 'admin',
     audit: 'login',
     schema: { params: schemas.nameParams, body: schemas.loginBody },
-    handler: (input, ctx) => ctx.credentials.login(name(input), body<LoginRequest>(input).flow),
+    handler: (input, ctx) => {
+      const { flow, scope } = body<LoginRequest>(input);
+      return ctx.credentials.login(name(input), flow, scope);
+    },
   },
   {
     method: 'POST',

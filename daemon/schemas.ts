@@ -94,7 +94,16 @@ export const loginBody = {
   type: 'object',
   required: ['flow'],
   additionalProperties: false,
-  properties: { flow: { enum: ['authorization_code', 'device_code'] } },
+  properties: {
+    flow: { enum: ['authorization_code', 'device_code'] },
+    // RFC 6749 §3.3 scope-tokens separated by spaces; the classes are disjoint, so no backtracking.
+    scope: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 2048,
+      pattern: '^ *[\\x21\\x23-\\x5b\\x5d-\\x7e]+( +[\\x21\\x23-\\x5b\\x5d-\\x7e]+)* *$',
+    },
+  },
 } as const;
 
 /** `POST /v1/vault/unlock`. */

@@ -122,6 +122,12 @@ export interface InvalidateRequest {
 /** `POST /v1/credentials/{name}/login` body. */
 export interface LoginRequest {
   flow: 'authorization_code' | 'device_code';
+  /**
+   * Scopes to ask for on top of the credential's own, space-separated: a step-up after a resource
+   * server answered 403 `insufficient_scope` (RFC 6750 §3.1). The login asks for the union, which
+   * becomes the credential's scope once the login completes.
+   */
+  scope?: string;
 }
 
 /** `POST /v1/credentials/{name}/login` answer for the authorization code flow. */

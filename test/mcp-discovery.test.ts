@@ -7,11 +7,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import {
-  canonicalServerUri,
-  parseBearerChallenge,
-  wellKnownMetadataUrls,
-} from '../daemon/oauth/mcp-discovery.js';
+import { canonicalServerUri, wellKnownMetadataUrls } from '../daemon/oauth/mcp-discovery.js';
+import { parseBearerChallenge } from '../shared/www-authenticate.js';
 import { REPO_ROOT } from './helpers/daemon-process.js';
 
 test('parseBearerChallenge reads the Bearer parameters, quoted or not, among other schemes', () => {

@@ -14,6 +14,7 @@
  */
 import * as oauth from 'oauth4webapi';
 import type { AddOAuthRequest } from '../../shared/protocol.js';
+import { parseBearerChallenge } from '../../shared/www-authenticate.js';
 import { ApiError } from '../api-error.js';
 import { Secret } from '../secret.js';
 import { type PreparedCredential, prepareOAuthCredential } from './prepare.js';
@@ -58,66 +59,6 @@ export function canonicalServerUri(value: string): string {
   const url = new URL(value);
   const path = url.pathname === '/' ? '' : url.pathname;
   return `${url.protocol}//${url.host}${path}${url.search}`;
-}
-
-/**
- * Parses the parameters of the `Bearer` challenge in a `WWW-Authenticate` header (RFC 6750 §3,
- * RFC 9110 §11.6.1); other schemes in the same header are skipped. Returns undefined without one.
- */
-export function parseBearerChallenge(header: string | null): Record<string, string> | undefined {
-  if (header === null) return undefined;
-  let i = 0;
-  const n = header.length;
-  const skipSpace = () => {
-    while (i < n && /[\s,]/.test(header.charAt(i))) i += 1;
-  };
-  const token = (): string => {
-    const start = i;
-    while (i < n && /[!#$%&'*+\-.^_`|~0-9A-Za-z]/.test(header.charAt(i))) i += 1;
-    return header.slice(start, i);
-  };
-  let current: Record<string, string> | undefined;
-  let found: Record<string, string> | undefined;
-  while (i < n) {
-    skipSpace();
-    const start = i;
-    const name = token();
-    if (name === '') {
-      i += 1;
-      continue;
-    }
-    let j = i;
-    while (j < n && header.charAt(j) === ' ') j += 1;
-    if (header.charAt(j) === '=' && header.charAt(j + 1) !== '=') {
-      // An auth-param of the current challenge.
-      i = j + 1;
-      while (i < n && header.charAt(i) === ' ') i += 1;
-      let value: string;
-      if (header.charAt(i) === '"') {
-        i += 1;
-        value = '';
-        while (i < n && header.charAt(i) !== '"') {
-          if (header.charAt(i) === '\\' && i + 1 < n) i += 1;
-          value += header.charAt(i);
-          i += 1;
-        }
-        i += 1;
-      } else {
-        value = token();
-      }
-      if (current !== undefined) current[name.toLowerCase()] = value;
-      continue;
-    }
-    if (start !== i) {
-      // A new challenge (scheme name); a token68 after it is skipped.
-      current = {};
-      if (name.toLowerCase() === 'bearer' && found === undefined) found = current;
-      while (i < n && header.charAt(i) === ' ') i += 1;
-      const t68 = /^[A-Za-z0-9\-._~+/]+=*(?=\s*(,|$))/.exec(header.slice(i));
-      if (t68 !== null) i += t68[0].length;
-    }
-  }
-  return found;
 }
 
 /** Fetches `url` with the daemon's timeout, without following redirects, reading at most a cap. */
@@ -383,6 +324,16 @@ export async function registerClient(
   return { clientId, clientSecret: confidential ? Secret.fromString(secret) : undefined };
 }
 
+/**
+ * The scope to register (RFC 7591 §2: what the client may ask for): the login's, plus every scope
+ * the server advertises, so that a step-up after a 403 `insufficient_scope` can ask for more than
+ * the first login did at servers that hold a client to its registered scope (oidc-provider does).
+ */
+function registrationScope(scope: string | null, supported: string[] | null): string | null {
+  const all = [...new Set([...(scope ?? '').split(' '), ...(supported ?? [])])].filter((t) => t !== '');
+  return all.length > 0 ? all.join(' ') : null;
+}
+
 /** The grant_types to register for a grant (refresh is what keeps the credential alive). */
 function grantTypesFor(grant: AddOAuthRequest['grant']): string[] {
   if (grant === 'device_code') return ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'];
@@ -446,7 +397,7 @@ export async function prepareMcpCredential(
     }
     const endpoint = safeUpstreamUrl(metadata.registration_endpoint, 'registration_endpoint', issuer);
     const registered = await registerClient(ctx, endpoint, {
-      scope: scope === '' ? null : scope,
+      scope: registrationScope(scope, info.scopesSupported),
       grantTypes: grantTypesFor(grant),
     });
     clientId = registered.clientId;

@@ -118,14 +118,23 @@ export class OAuthService {
     return this.#engine.invalidate(name, accessToken);
   }
 
-  /** Starts an interactive login; its progress is read with `flowStatus`. */
+  /**
+   * Starts an interactive login; its progress is read with `flowStatus`. `extraScope` widens it
+   * (a step-up after a 403 `insufficient_scope`, RFC 6750 §3.1): the login asks for the
+   * credential's scope plus those, and that union becomes the credential's scope only once the
+   * login completes, so an abandoned step-up changes nothing.
+   */
   async startLogin(
     name: string,
     flow: 'authorization_code' | 'device_code',
+    extraScope?: string,
   ): Promise<AuthorizationCodeLoginResponse | DeviceLoginResponse> {
     this.#assertOpen();
     const record = this.#require(name);
-    const config = readOAuthConfig(record);
+    const stored = readOAuthConfig(record);
+    // Without a configured scope the server chose one: keep what it granted when widening it.
+    const scope = widenScope(stored.scope ?? readOAuthState(record).scope, extraScope);
+    const config: OAuthConfig = { ...stored, scope };
     if (config.grant === 'client_credentials') {
       throw new ApiError(
         'INVALID_REQUEST',
@@ -153,7 +162,8 @@ export class OAuthService {
       log: this.#log,
       registry: this.#flows,
       flow: entry,
-      commit: (tokens, sentAt) => this.#commitLogin(name, config, tokens, sentAt),
+      commit: (tokens, sentAt) =>
+        this.#commitLogin(name, config, tokens, sentAt, scope !== stored.scope ? scope : undefined),
     };
     try {
       if (flow === 'authorization_code') {
@@ -270,6 +280,7 @@ export class OAuthService {
     config: OAuthConfig,
     tokens: oauth.TokenEndpointResponse,
     sentAt: number,
+    widenedScope: string | null | undefined,
   ): Promise<void> {
     await this.#locks.runExclusive(name, () => {
       const record = this.#require(name);
@@ -282,6 +293,8 @@ export class OAuthService {
       }
       this.#engine.reset(name);
       this.#engine.commit(name, config, tokens, sentAt, 'login');
+      // The step-up's scope is what later logins ask for too (clear config, like every scope).
+      if (widenedScope !== undefined) this.#vault.updateCredential(name, { config: { scope: widenedScope } });
     });
   }
 
@@ -299,4 +312,12 @@ export class OAuthService {
     if (this.#closed)
       throw new ApiError('UPSTREAM_UNAVAILABLE', 'the daemon is shutting down; try again in a moment');
   }
+}
+
+/** Returns `current` plus the scope-tokens of `extra` not in it (order kept), or `current` when there are none. */
+function widenScope(current: string | null, extra: string | undefined): string | null {
+  const tokens = (current ?? '').split(' ').filter((t) => t !== '');
+  for (const token of (extra ?? '').split(' '))
+    if (token !== '' && !tokens.includes(token)) tokens.push(token);
+  return tokens.length > 0 ? tokens.join(' ') : current;
 }

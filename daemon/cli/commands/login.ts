@@ -1,6 +1,7 @@
 /**
- * `keyward login <name> [--device] [--no-browser]`: runs the interactive grant through the daemon
- * and waits until it completes, showing progress on stderr.
+ * `keyward login <name> [--device] [--no-browser] [--scope "a b"]`: runs the interactive grant
+ * through the daemon and waits until it completes, showing progress on stderr. `--scope` asks for
+ * more than the credential's scope (a step-up after a 403 `insufficient_scope`).
  */
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
@@ -8,6 +9,7 @@ import type {
   AuthorizationCodeLoginResponse,
   DeviceLoginResponse,
   FlowResponse,
+  LoginRequest,
 } from '../../../shared/protocol.js';
 import { CliError } from '../cli-error.js';
 import { type CliContext, credentialRoute, requireName } from '../context.js';
@@ -70,14 +72,18 @@ async function waitForFlow(
 /** Runs the login. */
 export async function runLogin(
   rawName: string,
-  opts: { device?: boolean; browser: boolean },
+  opts: { device?: boolean; browser: boolean; scope?: string },
   ctx: CliContext,
 ): Promise<void> {
   const name = requireName(rawName);
+  const request = (flow: LoginRequest['flow']): LoginRequest =>
+    opts.scope !== undefined ? { flow, scope: opts.scope } : { flow };
   if (opts.device) {
-    const flow = await ctx.call<DeviceLoginResponse>('POST', credentialRoute(name, 'login'), {
-      flow: 'device_code',
-    });
+    const flow = await ctx.call<DeviceLoginResponse>(
+      'POST',
+      credentialRoute(name, 'login'),
+      request('device_code'),
+    );
     say(ctx.io, `To log in "${name}", open ${flow.verification_uri} and enter the code: ${flow.user_code}`);
     if (flow.verification_uri_complete) printData(ctx.io, flow.verification_uri_complete);
     const expiresAt = Date.parse(flow.expires_at);
@@ -86,9 +92,11 @@ export async function runLogin(
       return `waiting for approval of code ${flow.user_code}... (expires in ${Math.floor(left / 60)}m${String(left % 60).padStart(2, '0')}s)`;
     });
   } else {
-    const flow = await ctx.call<AuthorizationCodeLoginResponse>('POST', credentialRoute(name, 'login'), {
-      flow: 'authorization_code',
-    });
+    const flow = await ctx.call<AuthorizationCodeLoginResponse>(
+      'POST',
+      credentialRoute(name, 'login'),
+      request('authorization_code'),
+    );
     if (opts.browser && (await openBrowser(flow.authorization_url))) {
       say(
         ctx.io,
@@ -112,5 +120,8 @@ export function registerLogin(program: Command, context: () => CliContext): void
     .argument('<name>', 'credential name')
     .option('--device', 'use the device authorization grant (enter a code on another device)')
     .option('--no-browser', 'print the authorization URL on stdout instead of opening a browser')
-    .action((name: string, opts: { device?: boolean; browser: boolean }) => runLogin(name, opts, context()));
+    .option('--scope <scopes>', 'also ask for these scopes (space-separated); kept once the login completes')
+    .action((name: string, opts: { device?: boolean; browser: boolean; scope?: string }) =>
+      runLogin(name, opts, context()),
+    );
 }
