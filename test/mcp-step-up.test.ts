@@ -6,6 +6,7 @@
  * - `keywardFetch` does not retry: it throws LOGIN_REQUIRED naming the login to run, with the
  *   granted and the missing scope; that login widens the grant, and the wider scope is kept
  *   (status, later logins), while a refused step-up changes nothing;
+ * - the device grant threads the wider scope the same way;
  * - `KeywardOAuthProvider` turns the SDK's own upscoping into the daemon's login for the wider
  *   scope (no refresh), while a rejected token still only refreshes.
  */
@@ -147,6 +148,34 @@ describe('step-up after 403 insufficient_scope', () => {
     const cli = await runCli(home, ['login', 'notes', '--no-browser', '--scope', 'a"b']);
     assert.equal(cli.code, 2, cli.stderr);
     assert.match(cli.stderr, /^keyward: INVALID_REQUEST: /m);
+  });
+
+  test('the device grant asks for the widened scope too', async () => {
+    const add = await runCli(home, [
+      'add',
+      'notes-device',
+      '--mcp-server',
+      mcp.url,
+      '--grant',
+      'device_code',
+    ]);
+    assert.equal(add.code, 0, add.stderr);
+    const started = await socketRequest(home.socket, 'POST', '/v1/credentials/notes-device/login', {
+      body: { flow: 'device_code', scope: 'api:write' },
+    });
+    assert.equal(started.status, 200, started.text);
+    await as.approveDeviceCode(started.body.user_code);
+    const deadline = Date.now() + 10_000;
+    let state = 'pending';
+    while (state === 'pending' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      state = (await socketRequest(home.socket, 'GET', `/v1/flows/${started.body.flow_id}`)).body.state;
+    }
+    assert.equal(state, 'complete');
+    const token = await new KeywardClient({ socketPath: home.socket }).getToken('notes-device');
+    assert.deepEqual(scopes(token.scope), ['api:read', 'api:write']);
+    const claims = await as.verifyAccessToken(token.accessToken, mcp.url);
+    assert.deepEqual(scopes(String(claims.scope)), ['api:read', 'api:write']);
   });
 
   test("KeywardOAuthProvider: the SDK's upscoping starts the daemon's step-up login, not a refresh", async () => {
