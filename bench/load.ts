@@ -14,6 +14,8 @@ export interface LoadResult {
   throughput: number;
   errors: number;
   firstError: string | undefined;
+  /** Measured operations slower than `slowMs`. */
+  slow: number;
   seconds: number;
   /** CPU of the server process over the measured window, as a share of one core (1 = 100%). */
   serverCpu: number | undefined;
@@ -28,6 +30,10 @@ export interface LoadOptions {
   warmupMs: number;
   /** The server's pid, to measure its CPU (Linux). */
   serverPid?: number;
+  /** A pause after each operation, for callers that ask now and then rather than flat out. */
+  pauseMs?: number;
+  /** Count the measured operations slower than this (default 50 ms). */
+  slowMs?: number;
 }
 
 /** Runs `op` with `inFlight` workers for warm-up + duration and summarises the measured part. */
@@ -41,6 +47,8 @@ export async function closedLoop(
   const measureFrom = start + options.warmupMs * 1e6;
   const end = measureFrom + options.durationMs * 1e6;
   let errors = 0;
+  let slow = 0;
+  const slowNs = (options.slowMs ?? 50) * 1e6;
   let firstError: string | undefined;
   let serverCpuStart: number | undefined;
   let clientCpuStart: NodeJS.CpuUsage | undefined;
@@ -59,13 +67,18 @@ export async function closedLoop(
       if (t0 >= end) return;
       try {
         await op(index);
-        if (t0 >= measureFrom) samples.push(now() - t0);
+        if (t0 >= measureFrom) {
+          const took = now() - t0;
+          samples.push(took);
+          if (took > slowNs) slow += 1;
+        }
       } catch (err) {
         if (t0 >= measureFrom) {
           errors += 1;
           firstError ??= (err as Error).message;
         }
       }
+      if (options.pauseMs !== undefined) await new Promise((resolve) => setTimeout(resolve, options.pauseMs));
     }
   };
   await Promise.all(Array.from({ length: options.inFlight }, (_, i) => worker(i)));
@@ -80,6 +93,7 @@ export async function closedLoop(
     throughput: samples.length / seconds,
     errors,
     firstError,
+    slow,
     seconds,
     serverCpu:
       serverCpuStart !== undefined && serverCpuEnd !== undefined

@@ -8,7 +8,14 @@ import { type OidcServer, type OidcServerOptions, startOidcServer } from '../tes
 /** A call from the parent. */
 export interface OidcCall {
   id: number;
-  method: 'completeAuthorization' | 'approveDeviceCode' | 'events' | 'resetEvents' | 'forgetGrants' | 'close';
+  method:
+    | 'completeAuthorization'
+    | 'approveDeviceCode'
+    | 'events'
+    | 'resetEvents'
+    | 'forgetGrants'
+    | 'delayTokenRequests'
+    | 'close';
   arg?: string;
 }
 
@@ -24,6 +31,9 @@ async function answer(server: OidcServer, call: OidcCall): Promise<unknown> {
       return server.resetEvents();
     case 'forgetGrants':
       return server.forgetGrants();
+    case 'delayTokenRequests':
+      // Every later token request waits this long first, as at a distant authorization server.
+      return server.injectTokenFailures(1_000_000, { delayMs: Number(call.arg) });
     case 'close':
       await server.close();
       setImmediate(() => process.exit(0));

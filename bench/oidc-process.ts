@@ -16,6 +16,8 @@ export interface OidcProcess {
   approveDeviceCode(userCode: string): Promise<void>;
   events(): Promise<OidcServer['events']>;
   resetEvents(): Promise<void>;
+  /** Holds every later token request `ms` before serving it (a distant server's round trip). */
+  delayTokenRequests(ms: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export async function startOidcProcess(options: OidcServerOptions = {}): Promise
     approveDeviceCode: (code) => call('approveDeviceCode', code),
     events: () => call('events'),
     resetEvents: () => call('resetEvents'),
+    delayTokenRequests: (ms) => call('delayTokenRequests', String(ms)),
     close: async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       await call('close').catch(() => undefined);

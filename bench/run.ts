@@ -57,8 +57,22 @@ const SECTIONS: Array<{ key: string; run: (quick: boolean) => Promise<SectionRep
     run: (quick) =>
       benchRefreshLatency(
         quick
-          ? { cachedMs: 2000, refreshingMs: 6000, warmupMs: 300, tokenTtlS: 5 }
-          : { cachedMs: 10_000, refreshingMs: 30_000, warmupMs: 1000, tokenTtlS: 5 },
+          ? {
+              cachedMs: 2000,
+              refreshingMs: 6000,
+              pacedMs: 6000,
+              warmupMs: 300,
+              tokenTtlS: 5,
+              distantDelayMs: 200,
+            }
+          : {
+              cachedMs: 10_000,
+              refreshingMs: 30_000,
+              pacedMs: 30_000,
+              warmupMs: 1000,
+              tokenTtlS: 5,
+              distantDelayMs: 200,
+            },
       ),
   },
   {

@@ -115,13 +115,8 @@ async function profile(
   options: ScaleOptions,
   credentials: number,
   apiKeyNames: string[],
+  startupMs: number[],
 ): Promise<Profile> {
-  const startupMs: number[] = [];
-  for (let i = 0; i < options.startups; i += 1) {
-    const d = await startTimed(home);
-    startupMs.push(d.ms);
-    await d.stop();
-  }
   const daemon = await startTimed(home);
   try {
     await sleep(2000);
@@ -190,11 +185,24 @@ export async function benchScale(options: ScaleOptions): Promise<SectionReport> 
     });
     await first.stop();
     const insertsPerSecond = await fill(full, options);
-    const baseline = await profile(empty, options, 1, ['cred-00001']);
+    // Start-ups alternate between the two vaults, so that a busy moment on the machine cannot
+    // favour one of them.
+    const startups = { empty: [] as number[], full: [] as number[] };
+    for (let i = 0; i < options.startups; i += 1) {
+      for (const [key, home] of [
+        ['empty', empty],
+        ['full', full],
+      ] as const) {
+        const d = await startTimed(home);
+        startups[key].push(d.ms);
+        await d.stop();
+      }
+    }
+    const baseline = await profile(empty, options, 1, ['cred-00001'], startups.empty);
     const apiKeyNames = Array.from({ length: options.credentials }, (_, i) => i)
       .filter((i) => i % options.oauthEvery !== 0)
       .map(credentialName);
-    const loaded = await profile(full, options, options.credentials, apiKeyNames);
+    const loaded = await profile(full, options, options.credentials, apiKeyNames, startups.full);
     return render(baseline, loaded, insertsPerSecond, options);
   } finally {
     empty.cleanup();
