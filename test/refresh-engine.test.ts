@@ -4,6 +4,7 @@
 // refresh reached the server and zero grant errors" proves the engine serialised and persisted.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SECRET_FIELDS } from '../daemon/oauth/oauth-config.js';
 import { startOAuthHarness } from './fixtures/oauth-harness.js';
 
@@ -146,7 +147,11 @@ test('while the old token is valid, a transient failure serves it and records th
   const status = h.service.describe(h.vault.getCredential('api') as never);
   assert.equal(status.state, 'ready');
   assert.equal(status.last_error?.code, 'UPSTREAM_UNAVAILABLE');
-  // The next call refreshes for real and clears the error.
+  // Callers right behind it are served the old token too, without another upstream attempt.
+  assert.equal((await h.service.getToken('api', 60)).access_token, old.access_token);
+  assert.equal(h.server.events.tokenRequests, 1);
+  // Once the backoff has passed, the next call refreshes for real and clears the error.
+  await sleep(FAST_RETRY.backoff.capMs + 50);
   const fresh = await h.service.getToken('api', 60);
   assert.notEqual(fresh.access_token, old.access_token);
   assert.equal(h.service.describe(h.vault.getCredential('api') as never).last_error, null);

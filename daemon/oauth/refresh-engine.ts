@@ -69,6 +69,11 @@ export class RefreshEngine {
   readonly #inflight = new Map<string, Promise<Outcome>>();
   /** After retries ran out, no new upstream attempt before this time (epoch ms). */
   readonly #cooldown = new Map<string, number>();
+  /**
+   * After a transient failure while the old token was still valid, no new upstream attempt for
+   * callers the old token satisfies before this time (epoch ms): N callers, one attempt.
+   */
+  readonly #holdOff = new Map<string, number>();
   readonly #stopping = new AbortController();
 
   constructor(deps: RefreshEngineDeps) {
@@ -157,6 +162,7 @@ export class RefreshEngine {
       refresh?.wipe();
     }
     this.#cooldown.delete(name);
+    this.#holdOff.delete(name);
     const used = how === 'expiring' || how === 'invalidated';
     this.#deps.scheduler?.issued(name, sentAt, expiresAtMs, used);
     return { access_token: tokens.access_token, token_type: tokenType, expires_at: expiresAt, scope };
@@ -165,6 +171,7 @@ export class RefreshEngine {
   /** Clears a credential's retry state (after a login or removal). */
   reset(name: string): void {
     this.#cooldown.delete(name);
+    this.#holdOff.delete(name);
   }
 
   /** Stops retry sleeps and waits for in-flight refreshes to commit or fail. */
@@ -274,6 +281,10 @@ export class RefreshEngine {
     const { log, timings } = this.#deps;
     const started = performance.now();
 
+    if ((this.#holdOff.get(name) ?? 0) > this.#deps.upstream.now()) {
+      const fallback = demand.fallback(record);
+      if (fallback !== undefined) return { token: fallback, via: 'fallback' };
+    }
     const cooldownUntil = this.#cooldown.get(name) ?? 0;
     if (cooldownUntil > this.#deps.upstream.now()) {
       const fallback = demand.fallback(record);
@@ -312,7 +323,14 @@ export class RefreshEngine {
         if (err.failureClass === 'upstream_error') {
           this.#recordError(name, 'UPSTREAM_ERROR', err.message, fallback !== undefined);
           log.warn({ credential: name, outcome: 'upstream_error', status: err.status }, 'refresh failed');
-          if (fallback !== undefined) return { token: fallback, via: 'fallback' };
+          if (fallback !== undefined) {
+            this.#holdOff.set(
+              name,
+              this.#deps.upstream.now() +
+                backoffDelayMs(attempt, timings.backoff, undefined, this.#deps.random),
+            );
+            return { token: fallback, via: 'fallback' };
+          }
           throw new ApiError(
             'UPSTREAM_ERROR',
             `${err.message}; check the credential's registration (client id, secret, endpoints)`,
@@ -320,7 +338,9 @@ export class RefreshEngine {
         }
         const delay = backoffDelayMs(attempt, timings.backoff, err.retryAfterMs, this.#deps.random);
         if (fallback !== undefined) {
-          // The old token is still valid: serve it now and let the scheduler retry later.
+          // The old token is still valid: serve it now, to this caller and to those queued
+          // behind it until the backoff has passed, and let the scheduler retry later.
+          this.#holdOff.set(name, this.#deps.upstream.now() + delay);
           this.#recordError(name, 'UPSTREAM_UNAVAILABLE', err.message, true);
           log.warn(
             { credential: name, outcome: 'transient', status: err.status },

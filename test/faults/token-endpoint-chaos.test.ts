@@ -305,11 +305,7 @@ describe('token endpoint chaos', { timeout: 180_000 }, () => {
     );
   });
 
-  test('with a valid token left, 10 callers share one upstream attempt and none waits more than one request timeout', {
-    todo:
-      'daemon: callers that joined a flight which ended in a fallback (old token served) each start a new ' +
-      'flight, so N callers cause up to N upstream requests, serialised on the lock (see bench/results.md)',
-  }, () => {
+  test('with a valid token left, 10 callers share one upstream attempt and none waits more than one request timeout', () => {
     for (const c of CASES) {
       const burstResult = validBursts.get(c.name);
       assert.ok(burstResult !== undefined, `${c.name}: no burst ran`);
