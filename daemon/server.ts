@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  LogController,
 } from 'fastify';
 import { isErrorCode } from '../shared/errors.js';
 import { API_PREFIX, MAX_BODY_BYTES } from '../shared/protocol.js';
@@ -105,7 +106,8 @@ function describeValidation(
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request log lines would be noise at thousands of token requests a second.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_BODY_BYTES,
     // Ajv strips unknown fields by default; the contract wants them rejected.
     ajv: {
