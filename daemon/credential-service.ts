@@ -182,7 +182,11 @@ export class CredentialService {
         `credential "${record.name}" has no stored key: remove it and add it again`,
       );
     const tokenType = typeof record.config.token_type === 'string' ? record.config.token_type : 'Bearer';
-    return { access_token: secret.reveal(), token_type: tokenType, expires_at: null, scope: null };
+    try {
+      return { access_token: secret.reveal(), token_type: tokenType, expires_at: null, scope: null };
+    } finally {
+      secret.wipe();
+    }
   }
 
   #require(name: string): CredentialRecord {

@@ -10,7 +10,7 @@ import sodium from 'sodium-native';
 
 const REDACTED = '[REDACTED]';
 
-/** Holds one secret value in sodium's guarded memory. */
+/** Holds one secret value, zeroed by `wipe()`. */
 export class Secret {
   readonly #bytes: Buffer;
   #wiped = false;
@@ -24,11 +24,20 @@ export class Secret {
     return Secret.fromBytes(Buffer.from(value, 'utf8'), true);
   }
 
-  /** Copies bytes into guarded memory; with `wipeSource` the source buffer is zeroed after. */
-  static fromBytes(source: Uint8Array, wipeSource = false): Secret {
+  /**
+   * Copies bytes into a buffer of its own; with `wipeSource` the source is zeroed after. Key
+   * material that lives long (`guarded`) goes into sodium's guarded memory (mlocked, guard pages,
+   * zeroed when freed); short-lived values such as tokens being served use an ordinary buffer,
+   * zeroed by `wipe()`, because a guarded allocation per request is costly and the served value
+   * becomes an unwipeable JS string anyway.
+   */
+  static fromBytes(source: Uint8Array, wipeSource = false, options: { guarded?: boolean } = {}): Secret {
     // sodium_malloc refuses zero-length allocations; an empty secret never reaches here in
     // practice (inputs are validated), but keep the type total.
-    const bytes = source.length > 0 ? sodium.sodium_malloc(source.length) : Buffer.alloc(0);
+    const bytes =
+      options.guarded && source.length > 0
+        ? sodium.sodium_malloc(source.length)
+        : Buffer.alloc(source.length);
     bytes.set(source);
     if (wipeSource && source.length > 0) sodium.sodium_memzero(source as Buffer);
     return new Secret(bytes);

@@ -68,14 +68,15 @@ export function seal(key: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Se
 }
 
 /**
- * Opens a sealed value into guarded memory, or returns `undefined` when it fails to
+ * Opens a sealed value into a fresh buffer (the caller wipes it), or returns `undefined` when it fails to
  * authenticate (wrong key, wrong place, or any flipped byte).
  */
 export function open(key: Uint8Array, sealed: Sealed, ad: Uint8Array): Buffer | undefined {
   if (sealed.nonce.length !== NONCE_BYTES || sealed.ciphertext.length < TAG_BYTES) return undefined;
   const length = sealed.ciphertext.length - TAG_BYTES;
-  // sodium_malloc refuses zero bytes; an empty plaintext needs no guarding.
-  const plaintext = length > 0 ? sodium.sodium_malloc(length) : Buffer.alloc(0);
+  // A plain buffer, not sodium_malloc: a guarded allocation per read (mmap, guard pages) cost a
+  // tenth of a token request, and a served token becomes a JS string anyway. The caller wipes it.
+  const plaintext = Buffer.alloc(length);
   try {
     sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
       plaintext,

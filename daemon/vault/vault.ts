@@ -46,6 +46,13 @@ export class Vault {
   readonly path: string;
   readonly #paths: KeywardPaths;
   readonly #db: Database.Database;
+  /** Prepared statements by SQL text: preparing costs more than running, on every token request. */
+  readonly #statements = new Map<string, Database.Statement>();
+  /**
+   * Credential rows by name, read on every token request. This daemon is the vault's only writer
+   * of credentials, so an entry is dropped on each write to it and is otherwise current.
+   */
+  readonly #records = new Map<string, CredentialRecord>();
   #keyStore: KeyStoreKind;
   #dek: Buffer | undefined;
   #closed = false;
@@ -228,10 +235,19 @@ export class Vault {
   /** Returns one credential's record, or undefined. */
   getCredential(name: string): CredentialRecord | undefined {
     this.#assertOpen();
-    const row = this.#db.prepare('SELECT * FROM credentials WHERE name = ?').get(name) as
+    const cached = this.#records.get(name);
+    if (cached !== undefined) return cached;
+    const row = this.#statement('SELECT * FROM credentials WHERE name = ?').get(name) as
       | CredentialRow
       | undefined;
-    return row === undefined ? undefined : toRecord(row);
+    if (row === undefined) return undefined;
+    // Frozen, because every caller shares it until the next write replaces it.
+    const record = toRecord(row);
+    Object.freeze(record.config);
+    Object.freeze(record.state);
+    Object.freeze(record);
+    this.#records.set(name, record);
+    return record;
   }
 
   /** Adds a credential and its sealed secrets in one transaction; ALREADY_EXISTS on a taken name. */
@@ -260,19 +276,17 @@ export class Vault {
       .transaction(() => {
         let id: number;
         try {
-          const result = this.#db
-            .prepare(
-              `INSERT INTO credentials (name, kind, config, state, created_at, updated_at)
+          const result = this.#statement(
+            `INSERT INTO credentials (name, kind, config, state, created_at, updated_at)
                VALUES (?, ?, ?, ?, ?, ?)`,
-            )
-            .run(
-              input.name,
-              input.kind,
-              JSON.stringify(input.config),
-              JSON.stringify(input.state ?? {}),
-              now,
-              now,
-            );
+          ).run(
+            input.name,
+            input.kind,
+            JSON.stringify(input.config),
+            JSON.stringify(input.state ?? {}),
+            now,
+            now,
+          );
           id = Number(result.lastInsertRowid);
         } catch (error) {
           if (isUniqueViolation(error)) throw alreadyExists(input.name);
@@ -301,20 +315,24 @@ export class Vault {
     const secrets = Object.entries(patch.secrets ?? {});
     for (const [field] of secrets) assertField(field);
     if (secrets.some(([, secret]) => secret !== null)) this.#requireDek();
+    this.#records.delete(name);
     return this.#db
       .transaction(() => {
-        const row = this.#db.prepare('SELECT * FROM credentials WHERE name = ?').get(name) as
+        const row = this.#statement('SELECT * FROM credentials WHERE name = ?').get(name) as
           | CredentialRow
           | undefined;
         if (row === undefined) throw notFound(name);
         const config = { ...parseObject(row.config), ...patch.config };
         const state = { ...parseObject(row.state), ...patch.state };
-        this.#db
-          .prepare('UPDATE credentials SET config = ?, state = ?, updated_at = ? WHERE id = ?')
-          .run(JSON.stringify(config), JSON.stringify(state), new Date().toISOString(), row.id);
+        this.#statement('UPDATE credentials SET config = ?, state = ?, updated_at = ? WHERE id = ?').run(
+          JSON.stringify(config),
+          JSON.stringify(state),
+          new Date().toISOString(),
+          row.id,
+        );
         for (const [field, secret] of secrets) {
           if (secret === null) {
-            this.#db.prepare('DELETE FROM secrets WHERE credential_id = ? AND field = ?').run(row.id, field);
+            this.#statement('DELETE FROM secrets WHERE credential_id = ? AND field = ?').run(row.id, field);
           } else {
             this.#writeSecret(row.id, field, secret);
           }
@@ -332,9 +350,9 @@ export class Vault {
   readSecret(record: CredentialRecord, field: string): Secret | undefined {
     this.#assertOpen();
     const dek = this.#requireDek();
-    const row = this.#db
-      .prepare('SELECT nonce, ciphertext FROM secrets WHERE credential_id = ? AND field = ?')
-      .get(record.id, field) as Sealed | undefined;
+    const row = this.#statement(
+      'SELECT nonce, ciphertext FROM secrets WHERE credential_id = ? AND field = ?',
+    ).get(record.id, field) as Sealed | undefined;
     if (row === undefined) return undefined;
     const plaintext = open(dek, row, secretAd(record.id, field));
     if (plaintext === undefined) {
@@ -350,13 +368,14 @@ export class Vault {
   /** Deletes a credential and its secrets; tells whether it existed. */
   removeCredential(name: string): boolean {
     this.#assertOpen();
-    return this.#db.prepare('DELETE FROM credentials WHERE name = ?').run(name).changes > 0;
+    this.#records.delete(name);
+    return this.#statement('DELETE FROM credentials WHERE name = ?').run(name).changes > 0;
   }
 
   /** Reads a clear setting (policy and the like). */
   getSetting(key: string): string | undefined {
     this.#assertOpen();
-    const row = this.#db.prepare('SELECT value FROM kv WHERE key = ?').get(key) as
+    const row = this.#statement('SELECT value FROM kv WHERE key = ?').get(key) as
       | { value: string }
       | undefined;
     return row?.value;
@@ -365,17 +384,15 @@ export class Vault {
   /** Writes a clear setting. Never store a secret here: settings are not encrypted. */
   setSetting(key: string, value: string): void {
     this.#assertOpen();
-    this.#db
-      .prepare(
-        'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-      )
-      .run(key, value);
+    this.#statement(
+      'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ).run(key, value);
   }
 
   /** Derives a 32-byte subkey of the data key for another use (e.g. the audit log's MAC). */
   deriveKey(purpose: string): Secret {
     this.#assertOpen();
-    return Secret.fromBytes(deriveSubkey(this.#requireDek(), purpose), true);
+    return Secret.fromBytes(deriveSubkey(this.#requireDek(), purpose), true, { guarded: true });
   }
 
   /**
@@ -430,12 +447,22 @@ export class Vault {
     };
   }
 
+  #statement(sql: string): Database.Statement {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   /** Closes the database and wipes the data key. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     wipe(this.#dek);
     this.#dek = undefined;
+    this.#records.clear();
     this.#db.close();
   }
 
@@ -451,16 +478,14 @@ export class Vault {
 
   #writeSecret(credentialId: number, field: string, secret: Secret): void {
     const sealed = seal(this.#requireDek(), secret.bytes(), secretAd(credentialId, field));
-    this.#db
-      .prepare(
-        `INSERT INTO secrets (credential_id, field, nonce, ciphertext) VALUES (?, ?, ?, ?)
+    this.#statement(
+      `INSERT INTO secrets (credential_id, field, nonce, ciphertext) VALUES (?, ?, ?, ?)
          ON CONFLICT (credential_id, field) DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext`,
-      )
-      .run(credentialId, field, sealed.nonce, sealed.ciphertext);
+    ).run(credentialId, field, sealed.nonce, sealed.ciphertext);
   }
 
   #recordById(id: number): CredentialRecord {
-    const row = this.#db.prepare('SELECT * FROM credentials WHERE id = ?').get(id) as CredentialRow;
+    const row = this.#statement('SELECT * FROM credentials WHERE id = ?').get(id) as CredentialRow;
     return toRecord(row);
   }
 }
