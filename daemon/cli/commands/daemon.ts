@@ -1,7 +1,5 @@
 /** `keyward daemon`: runs the daemon in the foreground until SIGTERM or SIGINT. */
 import type { Command } from 'commander';
-import { runDaemon } from '../../daemon.js';
-import { describeStartupError } from '../../listener.js';
 import { CliError } from '../cli-error.js';
 
 /** Registers the command. */
@@ -12,6 +10,9 @@ export function registerDaemon(program: Command): void {
       'run the daemon in the foreground (creates the vault on first start); logs JSON lines to stderr',
     )
     .action(async () => {
+      // Loaded here, not at the top: other commands should not pay for fastify and the engine.
+      const { runDaemon } = await import('../../daemon.js');
+      const { describeStartupError } = await import('../../listener.js');
       try {
         process.exitCode = await runDaemon();
       } catch (err) {

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { EXIT } from '../../../shared/errors.js';
 import { systemClock } from '../../doctor/clock-check.js';
-import { type DoctorDeps, formatCheck, runDoctorChecks } from '../../doctor/doctor.js';
+import type { DoctorDeps } from '../../doctor/doctor.js';
 import { createCommandRunner } from '../../service/command-runner.js';
 import { currentServiceSetup, defaultServiceTarget } from '../../service/service-files.js';
 import { serviceManagerFor } from '../../service/service-targets.js';
@@ -35,6 +35,8 @@ export async function runDoctor(
   ctx: CliContext,
   deps: DoctorDeps = processDoctorDeps(ctx),
 ): Promise<number> {
+  // Loaded on use: the checks read the vault, and other commands need neither SQLite nor sodium.
+  const { formatCheck, runDoctorChecks } = await import('../../doctor/doctor.js');
   const report = await runDoctorChecks(deps);
   if (opts.json) printData(ctx.io, JSON.stringify(report, null, 2));
   else for (const check of report.checks) printData(ctx.io, formatCheck(check));

@@ -1,8 +1,6 @@
 /** `keyward init [--key-store auto|keychain|file|passphrase]`: creates the vault; refuses if one exists. */
 import { type Command, Option } from 'commander';
-import { ensureAdminToken } from '../../admin-token.js';
-import { Secret } from '../../secret.js';
-import { Vault } from '../../vault/vault.js';
+import type { Secret } from '../../secret.js';
 import { CliError } from '../cli-error.js';
 import type { CliContext } from '../context.js';
 import { readSecretInput, say } from '../io.js';
@@ -15,6 +13,10 @@ export async function runInit(
   opts: { keyStore: (typeof KEY_STORE_CHOICES)[number] },
   ctx: CliContext,
 ): Promise<void> {
+  // Loaded on use: the CLI's other commands need neither SQLite nor sodium.
+  const { Vault } = await import('../../vault/vault.js');
+  const { Secret } = await import('../../secret.js');
+  const { ensureAdminToken } = await import('../../admin-token.js');
   if (Vault.exists(ctx.paths)) {
     throw new CliError(
       'ALREADY_EXISTS',

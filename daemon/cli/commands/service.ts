@@ -18,7 +18,6 @@ import {
 import type { ServiceReport, ServiceStatus } from '../../service/service-manager.js';
 import { serviceManagerFor } from '../../service/service-targets.js';
 import { TemplateError } from '../../service/template.js';
-import { Vault } from '../../vault/vault.js';
 import { CliError } from '../cli-error.js';
 import type { CliContext } from '../context.js';
 import { printData, say } from '../io.js';
@@ -78,7 +77,9 @@ function whatRuns(target: ServiceTarget, deps: ServiceDeps): string {
   return `keyward runs as a LaunchAgent (${LAUNCHD_LABEL}), started now and at every login; logs: ${launchdLogFile(deps.setup)}`;
 }
 
-function passphraseHint(ctx: CliContext): string | undefined {
+async function passphraseHint(ctx: CliContext): Promise<string | undefined> {
+  // Loaded on use: the CLI's other commands need neither SQLite nor sodium.
+  const { Vault } = await import('../../vault/vault.js');
   try {
     if (!Vault.exists(ctx.paths) || Vault.readMetadata(ctx.paths).keyStore !== 'passphrase') return undefined;
   } catch {
@@ -147,7 +148,7 @@ export async function runServiceInstall(
     return EXIT.ERROR;
   }
   if (report.manager) say(ctx.io, whatRuns(manager.target, deps));
-  const hint = passphraseHint(ctx);
+  const hint = await passphraseHint(ctx);
   if (hint) say(ctx.io, hint);
   say(ctx.io, 'undo: keyward service uninstall');
   return EXIT.OK;

@@ -7,8 +7,6 @@ import type { Command } from 'commander';
 import { EXIT } from '../../../shared/errors.js';
 import type { CredentialStatus, StatusResponse } from '../../../shared/protocol.js';
 import { VERSION } from '../../../shared/version.js';
-import { describeStatic } from '../../credential-service.js';
-import { Vault } from '../../vault/vault.js';
 import { CliError } from '../cli-error.js';
 import type { CliContext } from '../context.js';
 import { printData, relativeTime, say } from '../io.js';
@@ -24,7 +22,10 @@ export interface OfflineStatus {
   credentials: CredentialStatus[];
 }
 
-function offlineStatus(ctx: CliContext): OfflineStatus {
+async function offlineStatus(ctx: CliContext): Promise<OfflineStatus> {
+  // Only the daemon-down path reads the vault: load SQLite and sodium just for it.
+  const { Vault } = await import('../../vault/vault.js');
+  const { describeStatic } = await import('../../credential-service.js');
   const exists = Vault.exists(ctx.paths);
   const meta = exists ? Vault.readMetadata(ctx.paths) : undefined;
   const credentials = meta?.credentials.map(describeStatic) ?? [];
@@ -89,7 +90,7 @@ export async function runStatus(opts: { json?: boolean }, ctx: CliContext): Prom
     status = await ctx.call<StatusResponse>('GET', '/status');
   } catch (err) {
     if (!(err instanceof CliError) || err.code !== 'DAEMON_UNAVAILABLE') throw err;
-    const offline = offlineStatus(ctx);
+    const offline = await offlineStatus(ctx);
     say(ctx.io, `keyward: DAEMON_UNAVAILABLE: ${err.message}`);
     if (opts.json) printData(ctx.io, JSON.stringify(offline, null, 2));
     else {
