@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchCliToken } from './cli-token.js';
 import { benchCoalescing } from './coalescing.js';
+import { type ForeignLoad, watchForeignLoad } from './foreign-load.js';
 import { describeMachine, type MachineInfo } from './machine.js';
 import { benchRefreshLatency } from './refresh-latency.js';
 import type { SectionReport } from './report.js';
@@ -99,8 +100,18 @@ const SECTIONS: Array<{ key: string; run: (quick: boolean) => Promise<SectionRep
   },
 ];
 
-function renderMachine(m: MachineInfo): string {
-  return table(
+function renderMachine(m: MachineInfo, foreign: ForeignLoad | undefined): string {
+  const shared =
+    foreign === undefined
+      ? 'not measured (no /proc)'
+      : `${Math.round(foreign.average * 100)}% of the machine on average, ${Math.round(foreign.max * 100)}% at most (10 s samples)`;
+  const verdict =
+    foreign !== undefined && foreign.average > 0.05
+      ? "\n\n**The machine was shared during this run**: other processes (other engineers' builds and tests) " +
+        'used the CPU share above, so latencies and throughputs are noisier and lower than on an idle machine; ' +
+        'ratios between subjects measured side by side in the same run are the figures to read.'
+      : '';
+  return `${table(
     ['what', 'value'],
     [
       ['CPU', `${m.cpuModel}, ${m.cores} cores`],
@@ -110,8 +121,9 @@ function renderMachine(m: MachineInfo): string {
       ['date', m.date],
       ['load average at start (1 min)', m.loadAtStart.toFixed(2)],
       ['other busy processes at start', m.busyProcesses.length === 0 ? 'none' : m.busyProcesses.join(', ')],
+      ['CPU used by other processes during the run', shared],
     ],
-  );
+  )}${verdict}`;
 }
 
 function renderTargets(reports: SectionReport[]): string {
@@ -129,6 +141,7 @@ function renderTargets(reports: SectionReport[]): string {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const machine = await describeMachine();
+  const foreignWatch = watchForeignLoad();
   const reports: SectionReport[] = [];
   for (const section of SECTIONS) {
     if (args.only !== undefined && !args.only.has(section.key)) continue;
@@ -139,6 +152,7 @@ async function main(): Promise<void> {
     reports.push(report);
     process.stdout.write(`\n## ${report.title}\n\n${report.body}\n`);
   }
+  const foreign = foreignWatch.stop();
   const doc = [
     '# keyward benchmarks',
     '',
@@ -146,7 +160,9 @@ async function main(): Promise<void> {
     '',
     '## Machine',
     '',
-    renderMachine(machine),
+    renderMachine(machine, foreign),
+    '',
+    'What each section measures and how to read the gaps: [bench/README.md](README.md).',
     '',
     '## Targets',
     '',

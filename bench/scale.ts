@@ -9,10 +9,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeywardClient } from '../client/index.js';
-import { readRssBytes, sampleResources } from '../test/faults/support/proc-stats.js';
+import { median, readRssBytes, sampleResources } from '../test/faults/support/proc-stats.js';
 import { CLI, makeHome, socketRequest, type TestHome } from '../test/helpers/daemon-process.js';
 import { closedLoop } from './load.js';
-import { median, type SectionReport, table } from './report.js';
+import { type SectionReport, table } from './report.js';
 import { timeRepeatedly } from './spawn-timing.js';
 import { fmtBytes, fmtInt, fmtMiB, fmtUs } from './stats.js';
 

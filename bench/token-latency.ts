@@ -7,10 +7,11 @@
 import os from 'node:os';
 import path from 'node:path';
 import { KeywardClient } from '../client/index.js';
+import { median } from '../test/faults/support/proc-stats.js';
 import { EchoConnection, startFloorServer } from './floor.js';
 import { addApiKey, startBenchDaemon } from './keyward-process.js';
 import { closedLoop, type LoadResult } from './load.js';
-import { median, type SectionReport, table } from './report.js';
+import { type SectionReport, table } from './report.js';
 import { fmtInt, fmtRatio, fmtUs } from './stats.js';
 
 /** How long each measurement runs. */
