@@ -46,14 +46,20 @@ export async function loginCredential(
   name: string,
   timeoutMs = 15_000,
 ): Promise<void> {
+  const login = await startLogin(socket, name);
+  await server.completeAuthorization(login.authorization_url);
+  await waitForFlow(socket, login.flow_id, timeoutMs);
+}
+
+/** Starts `keyward login <name>`'s authorization code flow through the socket. */
+async function startLogin(socket: string, name: string): Promise<AuthorizationCodeLoginResponse> {
   const started = await socketRequest(socket, 'POST', `/v1/credentials/${name}/login`, {
     body: { flow: 'authorization_code' },
   });
-  if (started.status !== 200)
+  if (started.status !== 200) {
     throw new Error(`login of ${name} failed: HTTP ${started.status} ${started.text}`);
-  const login = started.body as AuthorizationCodeLoginResponse;
-  await server.completeAuthorization(login.authorization_url);
-  await waitForFlow(socket, login.flow_id, timeoutMs);
+  }
+  return started.body as AuthorizationCodeLoginResponse;
 }
 
 /** Polls `GET /v1/flows/{id}` until the flow completes; throws when it fails or times out. */
@@ -81,12 +87,7 @@ export async function credentialStatus(socket: string, name: string): Promise<Cr
  * chaos server): follows that redirect to the daemon's loopback callback, then waits for the flow.
  */
 export async function loginByRedirect(socket: string, name: string, timeoutMs = 15_000): Promise<void> {
-  const started = await socketRequest(socket, 'POST', `/v1/credentials/${name}/login`, {
-    body: { flow: 'authorization_code' },
-  });
-  if (started.status !== 200)
-    throw new Error(`login of ${name} failed: HTTP ${started.status} ${started.text}`);
-  const login = started.body as AuthorizationCodeLoginResponse;
+  const login = await startLogin(socket, name);
   const consent = await fetch(login.authorization_url, { redirect: 'manual' });
   const callback = consent.headers.get('location');
   if (callback === null)
