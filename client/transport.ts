@@ -28,7 +28,16 @@ function agentFor(socketPath: string): http.Agent {
   return agent;
 }
 
-const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EACCES', 'EPERM', 'ENOTSOCK', 'EPIPE']);
+const UNREACHABLE = new Set([
+  'ENOENT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EACCES',
+  'EPERM',
+  'ENOTSOCK',
+  'EPIPE',
+  'EAGAIN',
+]);
 
 function unavailable(socketPath: string, cause: NodeJS.ErrnoException): KeywardError {
   const why = cause.code ?? cause.message;
@@ -40,8 +49,36 @@ function unavailable(socketPath: string, cause: NodeJS.ErrnoException): KeywardE
   );
 }
 
-/** Sends one request under `/v1` and returns the parsed JSON answer; error answers become `KeywardError`. */
-export function requestJson<T>(
+/** Connection attempts when the daemon's accept queue is full (EAGAIN), and the first backoff. */
+const BUSY_ATTEMPTS = 9;
+const BUSY_BACKOFF_MS = 5;
+
+/**
+ * Sends one request under `/v1` and returns the parsed JSON answer; error answers become
+ * `KeywardError`. A connect that fails with EAGAIN (a Unix socket's accept queue is full during a
+ * burst of new connections) never reached the daemon, so it is retried after a short, jittered,
+ * growing pause.
+ */
+export async function requestJson<T>(
+  options: TransportOptions,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await requestOnce<T>(options, method, route, body);
+    } catch (err) {
+      const busy =
+        err instanceof KeywardError && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'EAGAIN';
+      if (!busy || attempt >= BUSY_ATTEMPTS) throw err;
+      const pause = BUSY_BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random());
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+}
+
+function requestOnce<T>(
   options: TransportOptions,
   method: string,
   route: string,

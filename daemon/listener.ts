@@ -10,6 +10,9 @@ import { isNamedPipe } from '../shared/paths.js';
 import { ApiError } from './api-error.js';
 import { ensurePrivateDir } from './fs-safety.js';
 
+/** Pending connections the socket queues before the daemon accepts them. */
+export const LISTEN_BACKLOG = 4096;
+
 /** The fd systemd passes the first socket on (sd_listen_fds(3)). */
 export const SD_LISTEN_FDS_START = 3;
 
@@ -124,7 +127,9 @@ export async function listen(
     });
     return;
   }
-  await app.listen({ path: socketPath });
+  // A burst of MCP servers starting at once opens many connections together; Node's default
+  // backlog (511) overflows, and the kernel then refuses connects with EAGAIN.
+  await app.listen({ path: socketPath, backlog: LISTEN_BACKLOG });
   if (!isNamedPipe(socketPath)) fs.chmodSync(socketPath, 0o600);
 }
 
