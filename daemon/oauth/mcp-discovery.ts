@@ -12,19 +12,16 @@
  * 4. `resource` (RFC 8707) is the metadata's `resource`, the server's canonical URI, sent in every
  *    authorization, token and refresh request.
  */
-import * as oauth from 'oauth4webapi';
 import type { AddOAuthRequest } from '../../shared/protocol.js';
 import { parseBearerChallenge } from '../../shared/www-authenticate.js';
 import { ApiError } from '../api-error.js';
 import { Secret } from '../secret.js';
-import { type PreparedCredential, prepareOAuthCredential } from './prepare.js';
 import {
-  parseJsonObject,
-  ResponseTooLarge,
-  readCapped,
-  requestOptions,
-  type UpstreamContext,
-} from './upstream.js';
+  fetchAuthorizationServerMetadata,
+  type PreparedCredential,
+  prepareOAuthCredential,
+} from './prepare.js';
+import { parseJsonObject, ResponseTooLarge, readCapped, type UpstreamContext } from './upstream.js';
 import { parseUrl, requireSafeUrl } from './url-policy.js';
 
 /** The redirect URI keyward registers; the port is chosen per login (RFC 8252 §7.3). */
@@ -227,44 +224,6 @@ export async function discoverProtectedResource(
     `${serverUri} publishes no protected resource metadata (RFC 9728): it may not use OAuth; ` +
       'add it with --oauth and its authorization server instead',
   );
-}
-
-/** Fetches authorization server metadata: RFC 8414 first, then OpenID Connect Discovery. */
-export async function fetchAuthorizationServerMetadata(
-  ctx: UpstreamContext,
-  issuer: string,
-): Promise<oauth.AuthorizationServer> {
-  const issuerUrl = new URL(issuer);
-  for (const algorithm of ['oauth2', 'oidc'] as const) {
-    let response: Response;
-    try {
-      response = await oauth.discoveryRequest(issuerUrl, { ...requestOptions(ctx, issuer), algorithm });
-    } catch {
-      throw new ApiError(
-        'UPSTREAM_UNAVAILABLE',
-        `the authorization server ${issuer} could not be reached; try again later`,
-      );
-    }
-    if (response.status === 404) {
-      await response.body?.cancel();
-      continue;
-    }
-    if (response.status >= 500 || response.status === 429) {
-      await response.body?.cancel();
-      throw new ApiError(
-        'UPSTREAM_UNAVAILABLE',
-        `discovery at ${issuer} failed (HTTP ${response.status}); try again later`,
-      );
-    }
-    try {
-      return await oauth.processDiscoveryResponse(issuerUrl, response);
-    } catch {
-      throw upstreamError(
-        `the authorization server metadata of ${issuer} is invalid or names another issuer`,
-      );
-    }
-  }
-  throw upstreamError(`no authorization server metadata found for ${issuer}`);
 }
 
 /** A client registered dynamically. */

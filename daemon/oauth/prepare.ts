@@ -202,8 +202,19 @@ function presetEndpoints(name: unknown): Endpoints {
 
 /** RFC 8414 discovery first, then OpenID Connect Discovery 1.0 (which most servers serve). */
 async function discover(ctx: UpstreamContext, issuer: string): Promise<Endpoints> {
+  return metadataEndpoints(issuer, await fetchAuthorizationServerMetadata(ctx, issuer));
+}
+
+/**
+ * Fetches and validates authorization server metadata: RFC 8414 first, then OpenID Connect
+ * Discovery 1.0. Unreachable or failing servers are UPSTREAM_UNAVAILABLE; missing, invalid or
+ * foreign-issuer metadata is UPSTREAM_ERROR.
+ */
+export async function fetchAuthorizationServerMetadata(
+  ctx: UpstreamContext,
+  issuer: string,
+): Promise<oauth.AuthorizationServer> {
   const issuerUrl = new URL(issuer);
-  let lastFailure: ApiError | undefined;
   for (const algorithm of ['oauth2', 'oidc'] as const) {
     let response: Response;
     try {
@@ -217,7 +228,6 @@ async function discover(ctx: UpstreamContext, issuer: string): Promise<Endpoints
     }
     if (response.status === 404) {
       await response.body?.cancel();
-      lastFailure = new ApiError('UPSTREAM_ERROR', `no authorization server metadata found for ${issuer}`);
       continue;
     }
     if (response.status >= 500 || response.status === 429) {
@@ -227,18 +237,16 @@ async function discover(ctx: UpstreamContext, issuer: string): Promise<Endpoints
         `discovery at ${issuer} failed (HTTP ${response.status}); try again later`,
       );
     }
-    let metadata: oauth.AuthorizationServer;
     try {
-      metadata = await oauth.processDiscoveryResponse(issuerUrl, response);
+      return await oauth.processDiscoveryResponse(issuerUrl, response);
     } catch {
       throw new ApiError(
         'UPSTREAM_ERROR',
         `the authorization server metadata of ${issuer} is invalid or names another issuer`,
       );
     }
-    return metadataEndpoints(issuer, metadata);
   }
-  throw lastFailure ?? new ApiError('UPSTREAM_ERROR', `no authorization server metadata found for ${issuer}`);
+  throw new ApiError('UPSTREAM_ERROR', `no authorization server metadata found for ${issuer}`);
 }
 
 function metadataEndpoints(issuer: string, metadata: oauth.AuthorizationServer): Endpoints {
