@@ -5,11 +5,10 @@
  * referred to for types only).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { canonicalServerUri, wellKnownMetadataUrls } from '../daemon/oauth/mcp-discovery.js';
 import { parseBearerChallenge } from '../shared/www-authenticate.js';
-import { REPO_ROOT } from './helpers/daemon-process.js';
+import { foreignModules, modulesLoadedBy } from './helpers/module-loads.js';
 
 test('parseBearerChallenge reads the Bearer parameters, quoted or not, among other schemes', () => {
   assert.deepEqual(
@@ -55,29 +54,10 @@ test('wellKnownMetadataUrls tries the path-inserted location before the root (RF
 });
 
 test('importing keyward/mcp loads no package at run time', () => {
-  const hook =
-    'data:text/javascript,export async function resolve(s, c, next) { const r = await next(s, c); ' +
-    'process.stderr.write("LOADED " + r.url + "\\n"); return r; }';
-  const script = `
-    import { register } from 'node:module';
-    register(${JSON.stringify(hook)});
-    const m = await import('keyward/mcp');
-    if (typeof m.keywardFetch !== 'function' || typeof m.KeywardOAuthProvider !== 'function') process.exit(3);
-  `;
-  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-    cwd: REPO_ROOT,
-    encoding: 'utf8',
-  });
-  assert.equal(result.status, 0, result.stderr);
-  const loaded = result.stderr.split('\n').filter((l) => l.startsWith('LOADED '));
+  const loaded = modulesLoadedBy('keyward/mcp', ['keywardFetch', 'KeywardOAuthProvider']);
   assert.ok(
-    loaded.some((l) => l.includes('/dist/client/mcp.js')),
-    result.stderr,
+    loaded.some((u) => u.endsWith('/dist/client/mcp.js')),
+    loaded.join('\n'),
   );
-  assert.deepEqual(
-    loaded.filter(
-      (l) => !l.startsWith('LOADED node:') && !l.includes('/dist/client/') && !l.includes('/dist/shared/'),
-    ),
-    [],
-  );
+  assert.deepEqual(foreignModules(loaded), []);
 });
