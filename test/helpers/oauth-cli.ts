@@ -39,16 +39,22 @@ export async function addOAuthCredential(
 export interface HeadlessLogin extends CliResult {
   /** The authorization URL (or device user code) the CLI showed. */
   prompt: string | undefined;
+  /** The authorization URL, for the browser flow. */
+  url: string | undefined;
 }
 
-/** Runs `keyward login <name>` and completes whatever it asks for with the fixture. */
+/**
+ * Runs `keyward login <name> [...args]` and completes whatever it asks for with the fixture:
+ * the authorization URL printed with `--no-browser`, or the device code with `device`. With
+ * `deny` the fixture's user refuses.
+ */
 export async function loginHeadless(
   home: TestHome,
   server: OidcServer,
   name: string,
-  options: { device?: boolean } = {},
+  options: { device?: boolean; deny?: boolean; args?: string[] } = {},
 ): Promise<HeadlessLogin> {
-  const args = ['login', name, options.device ? '--device' : '--no-browser'];
+  const args = ['login', name, options.device ? '--device' : '--no-browser', ...(options.args ?? [])];
   const child = spawn(process.execPath, [CLI, ...args], { env: home.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -63,7 +69,11 @@ export async function loginHeadless(
           .find((l) => l.startsWith('http'))
           ?.trim();
     if (prompt === undefined) return;
-    const step = options.device ? server.approveDeviceCode(prompt) : server.completeAuthorization(prompt);
+    const step = options.device
+      ? options.deny
+        ? server.denyDeviceCode(prompt)
+        : server.approveDeviceCode(prompt)
+      : server.completeAuthorization(prompt, { deny: options.deny === true });
     acted = step.catch((err: unknown) => {
       stderr += `\n[fixture] ${(err as Error).message}`;
     });
@@ -78,5 +88,5 @@ export async function loginHeadless(
   });
   const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
   await acted;
-  return { code, stdout, stderr, prompt };
+  return { code, stdout, stderr, prompt, url: options.device ? undefined : prompt };
 }
