@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { ErrorCode } from '../shared/errors.js';
 import { isNamedPipe } from '../shared/paths.js';
 import { ApiError } from './api-error.js';
 import { ensurePrivateDir } from './fs-safety.js';
@@ -29,6 +30,13 @@ export function inheritedSocketFd(
 /** A startup refusal with a sentence the user can act on. */
 export class StartupError extends Error {
   override name = 'StartupError';
+  /** The code the CLI reports: ALREADY_EXISTS for a daemon already running, else FORBIDDEN. */
+  readonly code: ErrorCode;
+
+  constructor(message: string, code: ErrorCode = 'FORBIDDEN') {
+    super(message);
+    this.code = code;
+  }
 }
 
 function isAlive(pid: number): boolean {
@@ -64,6 +72,7 @@ export function acquirePidLock(pidFile: string): () => void {
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
         throw new StartupError(
           `another keyward daemon (pid ${owner}) is already running on this vault; stop it first (kill ${owner}) or use it`,
+          'ALREADY_EXISTS',
         );
       }
       // The previous daemon died without cleaning up (kill -9, power loss): its lock is stale.
@@ -72,6 +81,7 @@ export function acquirePidLock(pidFile: string): () => void {
   }
   throw new StartupError(
     `could not take the daemon lock ${pidFile}: another daemon is starting at the same moment`,
+    'ALREADY_EXISTS',
   );
 }
 
@@ -104,6 +114,7 @@ export async function prepareSocketPath(socketPath: string): Promise<void> {
   if ((await probe(socketPath)) === 'live') {
     throw new StartupError(
       `a keyward daemon is already answering on ${socketPath}: stop it first, or use it`,
+      'ALREADY_EXISTS',
     );
   }
   fs.unlinkSync(socketPath);
@@ -133,9 +144,16 @@ export async function listen(
   if (!isNamedPipe(socketPath)) fs.chmodSync(socketPath, 0o600);
 }
 
-/** Wraps an unexpected startup failure into a sentence. */
-export function describeStartupError(err: unknown): string {
-  if (err instanceof StartupError || err instanceof ApiError) return err.message;
-  if (err instanceof Error && err.name === 'FsSafetyError') return err.message;
-  return `the daemon could not start: ${(err as Error).message ?? String(err)}`;
+/**
+ * Turns a startup failure into the code and sentence the CLI prints: a daemon already running is
+ * ALREADY_EXISTS, an unsafe path or file FORBIDDEN (both refusals, not bugs), anything else INTERNAL.
+ */
+export function describeStartupError(err: unknown): { code: ErrorCode; message: string } {
+  if (err instanceof StartupError || err instanceof ApiError) return { code: err.code, message: err.message };
+  if (err instanceof Error && err.name === 'FsSafetyError')
+    return { code: 'FORBIDDEN', message: err.message };
+  return {
+    code: 'INTERNAL',
+    message: `the daemon could not start: ${(err as Error).message ?? String(err)}`,
+  };
 }

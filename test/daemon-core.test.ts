@@ -266,7 +266,10 @@ describe('keyward daemon core', () => {
     const second = await startDaemon(home, { wait: false });
     const code = await second.exited;
     assert.equal(code, 1);
-    assert.match(second.output(), /already running/);
+    assert.match(
+      second.output(),
+      /^keyward: ALREADY_EXISTS: another keyward daemon \(pid \d+\) is already running/m,
+    );
     // The first one is unaffected.
     assert.equal((await socketRequest(home.socket, 'GET', '/v1/health')).status, 200);
   });
@@ -305,4 +308,18 @@ describe('keyward daemon core', () => {
     const token = await runCli(home, ['token', 'github']);
     assert.equal(token.stdout, `${SECRET}\n`);
   });
+});
+
+test('the daemon refuses a home that others can read, naming it and the fix', async () => {
+  const home = makeHome();
+  try {
+    fs.mkdirSync(home.home, { recursive: true, mode: 0o755 });
+    fs.chmodSync(home.home, 0o755);
+    const daemon = await startDaemon(home, { wait: false });
+    assert.equal(await daemon.exited, 1);
+    assert.match(daemon.output(), new RegExp(`^keyward: FORBIDDEN: .*${home.home}.*chmod 700`, 'm'));
+    assert.ok(!fs.existsSync(path.join(home.home, 'vault.db')), 'nothing was created in it');
+  } finally {
+    home.cleanup();
+  }
 });

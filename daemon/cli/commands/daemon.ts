@@ -16,7 +16,8 @@ export function registerDaemon(program: Command): void {
       try {
         process.exitCode = await runDaemon();
       } catch (err) {
-        throw new CliError('INTERNAL', describeStartupError(err));
+        const { code, message } = describeStartupError(err);
+        throw new CliError(code, message, 1);
       }
       // Signal handlers resolved; leave nothing (timers, keep-alive sockets) holding the process.
       process.exit(process.exitCode ?? 0);
