@@ -16,6 +16,7 @@ import type {
 } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { resolvePaths } from '../shared/paths.js';
 import type { AuthorizationCodeLoginResponse, FlowResponse, LoginRequest } from '../shared/protocol.js';
+import { scopeTokens, unionScopes } from '../shared/scope.js';
 import { parseBearerChallenge } from '../shared/www-authenticate.js';
 import { KeywardError } from './errors.js';
 import { type AccessToken, KeywardClient, type KeywardClientOptions } from './index.js';
@@ -306,13 +307,9 @@ export class KeywardOAuthProvider implements OAuthClientProvider {
   }
 }
 
-function scopeTokens(scope: string | null): string[] {
-  return (scope ?? '').split(' ').filter((t) => t !== '');
-}
-
 /** Returns `granted` plus the scopes of `required` not in it, space-separated (order kept). */
 function unionScope(granted: string | null, required: string): string {
-  return [...new Set([...scopeTokens(granted), ...scopeTokens(required)])].join(' ');
+  return unionScopes(granted, required) ?? '';
 }
 
 function toOAuthTokens(token: AccessToken): OAuthTokens {

@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { ERROR_CODES, EXIT, exitCodeFor, isErrorCode, statusForCode } from '../shared/errors.js';
 import { isValidName } from '../shared/names.js';
 import { type PathInputs, resolvePaths } from '../shared/paths.js';
+import { scopeTokens, unionScopes } from '../shared/scope.js';
 import { VERSION } from '../shared/version.js';
 import { REPO_ROOT } from './helpers/daemon-process.js';
 
@@ -109,5 +110,15 @@ describe('version', () => {
   test('matches package.json', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
     assert.equal(VERSION, pkg.version);
+  });
+});
+
+describe('scopes', () => {
+  test('tokens split on spaces; unions keep first-seen order and drop duplicates', () => {
+    assert.deepEqual(scopeTokens(' a  b '), ['a', 'b']);
+    assert.deepEqual(scopeTokens(null), []);
+    assert.equal(unionScopes('openid api:read', 'api:read api:write'), 'openid api:read api:write');
+    assert.equal(unionScopes('a', ['b', 'a', '']), 'a b');
+    assert.equal(unionScopes(null, undefined, ''), null);
   });
 });

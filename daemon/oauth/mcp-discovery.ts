@@ -13,6 +13,7 @@
  *    authorization, token and refresh request.
  */
 import type { AddOAuthRequest } from '../../shared/protocol.js';
+import { unionScopes } from '../../shared/scope.js';
 import { parseBearerChallenge } from '../../shared/www-authenticate.js';
 import { ApiError } from '../api-error.js';
 import { Secret } from '../secret.js';
@@ -289,8 +290,7 @@ export async function registerClient(
  * the first login did at servers that hold a client to its registered scope (oidc-provider does).
  */
 function registrationScope(scope: string | null, supported: string[] | null): string | null {
-  const all = [...new Set([...(scope ?? '').split(' '), ...(supported ?? [])])].filter((t) => t !== '');
-  return all.length > 0 ? all.join(' ') : null;
+  return unionScopes(scope, supported);
 }
 
 /** The grant_types to register for a grant (refresh is what keeps the credential alive). */

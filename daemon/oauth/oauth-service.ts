@@ -14,6 +14,7 @@ import type {
   FlowResponse,
   TokenResponse,
 } from '../../shared/protocol.js';
+import { unionScopes } from '../../shared/scope.js';
 import { ApiError } from '../api-error.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import type { Secret } from '../secret.js';
@@ -316,8 +317,5 @@ export class OAuthService {
 
 /** Returns `current` plus the scope-tokens of `extra` not in it (order kept), or `current` when there are none. */
 function widenScope(current: string | null, extra: string | undefined): string | null {
-  const tokens = (current ?? '').split(' ').filter((t) => t !== '');
-  for (const token of (extra ?? '').split(' '))
-    if (token !== '' && !tokens.includes(token)) tokens.push(token);
-  return tokens.length > 0 ? tokens.join(' ') : current;
+  return unionScopes(current, extra) ?? current;
 }

@@ -44,20 +44,23 @@ function normalizeScope(value: string | undefined, required: readonly string[]):
   return all.length > 0 ? all.join(' ') : null;
 }
 
-interface Endpoints {
-  source: OAuthConfig['source'];
-  provider: OAuthConfig['provider'];
-  issuer: string | null;
-  exact_issuer: boolean;
-  authorization_endpoint: string | null;
-  token_endpoint: string;
-  device_authorization_endpoint: string | null;
-  revocation_endpoint: string | null;
-  iss_parameter_supported: boolean;
+/** Where a credential's endpoints came from, and what the server says it supports. */
+type Endpoints = Pick<
+  OAuthConfig,
+  | 'source'
+  | 'provider'
+  | 'issuer'
+  | 'exact_issuer'
+  | 'authorization_endpoint'
+  | 'token_endpoint'
+  | 'device_authorization_endpoint'
+  | 'revocation_endpoint'
+  | 'iss_parameter_supported'
+> & {
   auth_methods: readonly string[] | null;
   grant_types: readonly string[] | null;
   required_scopes: readonly string[];
-}
+};
 
 /** Validates a request and resolves its endpoints; throws INVALID_REQUEST or UPSTREAM_*. */
 export async function prepareOAuthCredential(
