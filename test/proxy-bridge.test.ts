@@ -7,7 +7,7 @@
  * server going away mid-session, stdin closing, an unknown credential, no daemon.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -80,11 +80,14 @@ async function startEverything(
 interface Gate {
   url: string;
   seen: { allowed: number; refused: number };
+  /** The `X-Tenant` header of every request let through (`--header` test). */
+  tenants: string[];
   close(): Promise<void>;
 }
 
 async function startGate(upstreamPort: number, mcpPath = '/mcp'): Promise<Gate> {
   const seen = { allowed: 0, refused: 0 };
+  const tenants: string[] = [];
   const server = http.createServer((req, res) => {
     if (req.headers.authorization !== `${TOKEN_TYPE} ${KEY}`) {
       seen.refused += 1;
@@ -92,6 +95,7 @@ async function startGate(upstreamPort: number, mcpPath = '/mcp'): Promise<Gate> 
       return;
     }
     seen.allowed += 1;
+    tenants.push(String(req.headers['x-tenant'] ?? ''));
     const upstream = http.request(
       { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
@@ -108,6 +112,7 @@ async function startGate(upstreamPort: number, mcpPath = '/mcp'): Promise<Gate> 
   return {
     url: `http://127.0.0.1:${port}${mcpPath}`,
     seen,
+    tenants,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -159,6 +164,27 @@ function rawProxy(home: TestHome, args: string[]) {
       }
     },
   };
+}
+
+/** Runs the CLI in a fresh process and returns every module URL it resolved, and its exit code. */
+function cliModules(home: TestHome, args: string[]): { loaded: string[]; code: number | null } {
+  const hook =
+    'data:text/javascript,export async function resolve(s, c, next) { const r = await next(s, c); ' +
+    'process.stderr.write("LOADED " + r.url + "\\n"); return r; }';
+  const loader = `data:text/javascript,${encodeURIComponent(
+    `import { register } from 'node:module'; register(${JSON.stringify(hook)});`,
+  )}`;
+  const result = spawnSync(process.execPath, ['--import', loader, CLI, ...args], {
+    env: home.env,
+    input: '',
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const loaded = result.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('LOADED '))
+    .map((l) => l.slice('LOADED '.length));
+  return { loaded, code: result.status };
 }
 
 const INITIALIZE = (id: number) =>
@@ -470,6 +496,60 @@ describe('keyward proxy in front of server-everything', () => {
     ]);
     assert.equal(header.code, 2);
     assert.equal(header.stdout, '');
+  });
+
+  test('only proxy loads the MCP SDK', () => {
+    const sdk = (loaded: string[]) => loaded.filter((u) => u.includes('/@modelcontextprotocol/'));
+    const status = cliModules(home, ['status', '--json']);
+    assert.equal(status.code, 0);
+    assert.ok(status.loaded.some((u) => u.includes('/dist/daemon/cli/commands/proxy.js')));
+    assert.deepEqual(sdk(status.loaded), []);
+    assert.deepEqual(sdk(cliModules(home, ['proxy', '--help']).loaded), []);
+    // stdin is empty: the proxy starts, finds stdin closed, and exits 0.
+    const proxy = cliModules(home, ['proxy', 'everything', '--url', gate.url]);
+    assert.equal(proxy.code, 0);
+    assert.ok(sdk(proxy.loaded).length > 0);
+  });
+
+  test('--header reaches the server on every request', async () => {
+    const headerGate = await startGate(everything.port);
+    try {
+      const entry = proxyEntry(headerGate.url);
+      const host = await startHost({ ...entry, args: [...entry.args, '--header', 'X-Tenant: acme'] });
+      hosts.push(host);
+      await host.client.listTools();
+      assert.ok(headerGate.seen.allowed > 0);
+      assert.deepEqual([...new Set(headerGate.tenants)], ['acme']);
+      assert.equal(headerGate.tenants.length, headerGate.seen.allowed);
+    } finally {
+      await headerGate.close();
+    }
+  });
+
+  test('the daemon going away mid-session: an error answer that names it, and the proxy keeps serving', async () => {
+    const own = makeHome();
+    const ownDaemon = await startDaemon(own);
+    try {
+      const add = await runCli(own, ['add', 'everything', '--api-key', '--token-type', TOKEN_TYPE], {
+        input: KEY,
+      });
+      assert.equal(add.code, 0, add.stderr);
+      const proxy = rawProxy(own, ['everything', '--url', gate.url]);
+      proxy.send(INITIALIZE(1));
+      await proxy.waitFor((m) => m.id === 1);
+      proxy.send('{"jsonrpc":"2.0","method":"notifications/initialized"}');
+      await ownDaemon.stop();
+      proxy.send('{"jsonrpc":"2.0","id":2,"method":"tools/list"}');
+      const failed = await proxy.waitFor((m) => m.id === 2);
+      assert.match(failed.error?.message ?? '', /DAEMON_UNAVAILABLE/);
+      proxy.send('{"jsonrpc":"2.0","id":3,"method":"ping"}');
+      assert.ok((await proxy.waitFor((m) => m.id === 3)).error);
+      proxy.child.stdin.end();
+      assert.equal(await proxy.exited, 0);
+    } finally {
+      await ownDaemon.stop().catch(() => undefined);
+      own.cleanup();
+    }
   });
 
   test('no daemon: exit 3', async () => {
