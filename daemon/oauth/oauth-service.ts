@@ -29,6 +29,7 @@ import {
   clientAuthentication,
   type OAuthConfig,
   oauthClient,
+  presetOf,
   readOAuthConfig,
   readOAuthState,
   requireOAuthRecord,
@@ -201,10 +202,17 @@ export class OAuthService {
       const record = this.#require(name);
       const config = readOAuthConfig(record);
       if (config.revocation_endpoint === null) return false;
-      const refreshToken = this.#vault.readSecret(record, SECRET_FIELDS.refreshToken);
+      // Some providers revoke only access tokens (Notion's revoke-token): the preset says which.
+      const preset = presetOf(config);
+      const refreshToken =
+        preset?.revokeToken === 'access_token'
+          ? undefined
+          : this.#vault.readSecret(record, SECRET_FIELDS.refreshToken);
       const token = refreshToken ?? this.#vault.readSecret(record, SECRET_FIELDS.accessToken);
       if (token === undefined) return false;
       const hint = refreshToken !== undefined ? 'refresh_token' : 'access_token';
+      const hintParameters: Record<string, string> =
+        preset?.revocationTokenTypeHint === false ? {} : { token_type_hint: hint };
       const secret = this.#clientSecret(name, config);
       try {
         const as = authorizationServer(config);
@@ -219,7 +227,7 @@ export class OAuthService {
           (options) =>
             oauth.revocationRequest(as, client, auth, value, {
               ...options,
-              additionalParameters: { token_type_hint: hint },
+              additionalParameters: hintParameters,
             }),
           (response) => oauth.processRevocationResponse(response),
         );
