@@ -68,6 +68,8 @@ export interface ProviderPreset {
   loginErrors: readonly string[];
   /** Bare HTTP statuses (no `error` code) that mean the grant is gone. */
   loginStatuses: readonly number[];
+  /** The answer field that carries the error code: RFC 6749's `error`, or Notion's `code`. */
+  errorCodeField: 'error' | 'code';
 }
 
 const SLACK_DOCS = [
@@ -101,13 +103,14 @@ const SLACK_COMMON = {
   // Errors are HTTP 200 {"ok":false,"error":...} (oauth.v2.access "Errors" table).
   loginErrors: ['invalid_refresh_token', 'token_revoked', 'token_expired', 'invalid_code', 'code_already_used'],
   loginStatuses: [],
+  errorCodeField: 'error',
 } as const;
 
 /** The presets. */
 export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
   github: {
     name: 'github',
-    summary: 'GitHub App or OAuth App user tokens (device grant too)',
+    summary: 'GitHub App or OAuth App user tokens',
     docs: [
       'https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps',
       'https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-user-access-token-for-a-github-app',
@@ -138,10 +141,11 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
     // authorizing-oauth-apps "Error codes for the device flow").
     loginErrors: ['bad_refresh_token', 'bad_verification_code'],
     loginStatuses: [],
+    errorCodeField: 'error',
   },
   google: {
     name: 'google',
-    summary: 'Google APIs (installed-app flow; device grant for the scopes Google allows there)',
+    summary: 'Google APIs (installed-app flow)',
     docs: [
       'https://developers.google.com/identity/protocols/oauth2/native-app',
       'https://developers.google.com/identity/protocols/oauth2/web-server',
@@ -175,10 +179,11 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
     bearerTokenTypes: [],
     loginErrors: [],
     loginStatuses: [],
+    errorCodeField: 'error',
   },
   microsoft: {
     name: 'microsoft',
-    summary: 'Microsoft identity platform (Entra ID, multi-tenant "common"; device grant too)',
+    summary: 'Microsoft identity platform (Entra ID, multi-tenant "common")',
     docs: [
       'https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow',
       'https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code',
@@ -209,6 +214,7 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
     // interaction_required & co. mean the user must sign in again (reference-error-codes).
     loginErrors: ['interaction_required', 'login_required', 'consent_required'],
     loginStatuses: [],
+    errorCodeField: 'error',
   },
   slack: {
     ...SLACK_COMMON,
@@ -231,7 +237,7 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
   },
   gitlab: {
     name: 'gitlab',
-    summary: 'GitLab.com (self-managed GitLab: use --issuer; device grant too)',
+    summary: 'GitLab.com (self-managed GitLab: use --issuer)',
     docs: ['https://docs.gitlab.com/api/oauth2/'],
     issuer: 'https://gitlab.com',
     exactIssuer: true,
@@ -254,6 +260,7 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
     bearerTokenTypes: [],
     loginErrors: [],
     loginStatuses: [],
+    errorCodeField: 'error',
   },
   atlassian: {
     name: 'atlassian',
@@ -283,6 +290,7 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
     loginErrors: [],
     // A dead refresh token is an HTTP 403, sometimes without an `error` body.
     loginStatuses: [403],
+    errorCodeField: 'error',
   },
   notion: {
     name: 'notion',
@@ -315,6 +323,8 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
     bearerTokenTypes: [],
     loginErrors: [],
     loginStatuses: [],
+    // status-codes: errors are {"object":"error","status":400,"code":"invalid_grant","message":...}.
+    errorCodeField: 'code',
   },
 };
 

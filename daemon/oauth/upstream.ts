@@ -180,6 +180,11 @@ async function normalizeResponse(
     throw networkFailure(err, what);
   }
   const json = parseJsonObject(text);
+  if (json !== undefined && presetOf(config)?.errorCodeField === 'code' && json.object === 'error') {
+    // Notion's errors name their code `code` (status-codes); give oauth4webapi RFC 6749's `error`.
+    if (json.error === undefined && typeof json.code === 'string') json.error = json.code;
+    text = JSON.stringify(json);
+  }
   const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), ctx.now());
   const pollError = safeErrorCode(json?.error);
   if (pollError === 'authorization_pending' || pollError === 'slow_down') {
