@@ -4,7 +4,10 @@
  */
 
 /** Returns the value of test-only variable `name` (`KEYWARD_TEST_*`), or undefined outside tests. */
-export function testSetting(name: `KEYWARD_TEST_${string}`, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function testSetting(
+  name: `KEYWARD_TEST_${string}`,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
   if (env.KEYWARD_TESTING !== '1') return undefined;
   const value = env[name];
   return value === undefined || value === '' ? undefined : value;

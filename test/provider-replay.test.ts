@@ -32,7 +32,10 @@ import {
 const REFRESH_ATTEMPTS = 4;
 
 /** Runs `keyward login <name> --no-browser` and plays the browser: follows the URL it prints. */
-async function loginByRedirect(home: TestHome, name: string): Promise<CliResult & { url: string | undefined }> {
+async function loginByRedirect(
+  home: TestHome,
+  name: string,
+): Promise<CliResult & { url: string | undefined }> {
   const child = spawn(process.execPath, [CLI, 'login', name, '--no-browser'], {
     env: home.env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -54,7 +57,8 @@ async function loginByRedirect(home: TestHome, name: string): Promise<CliResult 
       // The provider's authorization endpoint answers with a redirect to keyward's loopback.
       const authorize = await fetch(start, { redirect: 'manual', signal: AbortSignal.timeout(20_000) });
       const location = authorize.headers.get('location');
-      if (location === null) throw new Error(`no redirect from the authorization endpoint (${authorize.status})`);
+      if (location === null)
+        throw new Error(`no redirect from the authorization endpoint (${authorize.status})`);
       await (await fetch(location, { signal: AbortSignal.timeout(20_000) })).text();
     })().catch((err: unknown) => {
       stderr += `\n[browser] ${(err as Error).message}`;
@@ -76,15 +80,30 @@ async function invalidate(home: TestHome, name: string, accessToken: string) {
 
 async function statusOf(home: TestHome, name: string): Promise<{ state: string; scope: string | null }> {
   const result = await runCli(home, ['status', '--json']);
-  const entry = (JSON.parse(result.stdout) as { credentials: Array<{ name: string; state: string; scope: string | null }> })
-    .credentials.find((c) => c.name === name);
+  const entry = (
+    JSON.parse(result.stdout) as { credentials: Array<{ name: string; state: string; scope: string | null }> }
+  ).credentials.find((c) => c.name === name);
   assert.ok(entry, `status lists ${name}`);
   return entry;
 }
 
-async function add(home: TestHome, name: string, preset: ProviderName, extra: string[] = []): Promise<CliResult> {
+async function add(
+  home: TestHome,
+  name: string,
+  preset: ProviderName,
+  extra: string[] = [],
+): Promise<CliResult> {
   const script = SCRIPTS[preset];
-  const args = ['add', name, '--oauth', '--provider', preset, '--client-id', script.client.id, '--client-secret-stdin'];
+  const args = [
+    'add',
+    name,
+    '--oauth',
+    '--provider',
+    preset,
+    '--client-id',
+    script.client.id,
+    '--client-secret-stdin',
+  ];
   if (script.scope.ask !== '') args.push('--scope', script.scope.ask);
   return runCli(home, [...args, ...extra], { input: script.client.secret });
 }
@@ -159,7 +178,11 @@ for (const preset of PROVIDER_NAMES) {
       assert.equal(res.status, 428, res.text);
       assert.equal(res.body.error.code, 'LOGIN_REQUIRED');
       assert.match(res.body.error.message, new RegExp(`keyward login ${name}`));
-      assert.equal(server.requestsTo('token', 'refresh_token').length, before + 1, 'no retry of a dead grant');
+      assert.equal(
+        server.requestsTo('token', 'refresh_token').length,
+        before + 1,
+        'no retry of a dead grant',
+      );
       assert.equal((await statusOf(home, name)).state, 'needs_login');
       const token = await runCli(home, ['token', name]);
       assert.equal(token.code, 5, token.stderr);
@@ -193,24 +216,34 @@ for (const preset of PROVIDER_NAMES) {
       assert.equal(res.status, 503, res.text);
       assert.equal(res.body.error.code, 'UPSTREAM_UNAVAILABLE');
       assert.ok(server.requestsTo('token', 'refresh_token').length - before > 1, 'retried');
-      assert.notEqual((await statusOf(home, name)).state, 'needs_login', 'a transient failure keeps the grant');
+      assert.notEqual(
+        (await statusOf(home, name)).state,
+        'needs_login',
+        'a transient failure keeps the grant',
+      );
     });
 
-    test(script.revokes === null ? 'remove: no revocation endpoint, nothing sent' : `remove revokes the ${script.revokes}`, async () => {
-      const expected = script.revokes === 'access_token' ? server.currentAccess : server.grant.latestRefresh;
-      const removed = await runCli(home, ['remove', name]);
-      assert.equal(removed.code, 0, removed.stderr);
-      const revocations = server.requestsTo('revoke');
-      if (script.revokes === null) {
-        assert.equal(revocations.length, 0);
-        assert.doesNotMatch(removed.stderr, /revoked/);
-      } else {
-        assert.equal(revocations.length, 1);
-        assert.equal(revocations[0]?.params.token, expected);
-        assert.match(removed.stderr, /revoked at the server/);
-      }
-      assert.deepEqual(server.violations, []);
-    });
+    test(
+      script.revokes === null
+        ? 'remove: no revocation endpoint, nothing sent'
+        : `remove revokes the ${script.revokes}`,
+      async () => {
+        const expected =
+          script.revokes === 'access_token' ? server.currentAccess : server.grant.latestRefresh;
+        const removed = await runCli(home, ['remove', name]);
+        assert.equal(removed.code, 0, removed.stderr);
+        const revocations = server.requestsTo('revoke');
+        if (script.revokes === null) {
+          assert.equal(revocations.length, 0);
+          assert.doesNotMatch(removed.stderr, /revoked/);
+        } else {
+          assert.equal(revocations.length, 1);
+          assert.equal(revocations[0]?.params.token, expected);
+          assert.match(removed.stderr, /revoked at the server/);
+        }
+        assert.deepEqual(server.violations, []);
+      },
+    );
 
     if (hasDevice) {
       test('a device grant the user declines says the user declined', async () => {
@@ -253,7 +286,9 @@ test('KEYWARD_TEST_PROVIDER_ORIGIN is ignored without KEYWARD_TESTING=1', async 
   });
   const added = await add(home, 'gh', 'github');
   assert.equal(added.code, 0, added.stderr);
-  const login = await socketRequest(home.socket, 'POST', '/v1/credentials/gh/login', { body: { flow: 'authorization_code' } });
+  const login = await socketRequest(home.socket, 'POST', '/v1/credentials/gh/login', {
+    body: { flow: 'authorization_code' },
+  });
   assert.equal(login.status, 200, login.text);
   assert.ok(login.body.authorization_url.startsWith('https://github.com/login/oauth/authorize?'));
 });

@@ -101,7 +101,13 @@ const SLACK_COMMON = {
   // token_type is "bot" or "user" for what are Bearer tokens (oauth.v2.access response).
   bearerTokenTypes: ['bot', 'user'],
   // Errors are HTTP 200 {"ok":false,"error":...} (oauth.v2.access "Errors" table).
-  loginErrors: ['invalid_refresh_token', 'token_revoked', 'token_expired', 'invalid_code', 'code_already_used'],
+  loginErrors: [
+    'invalid_refresh_token',
+    'token_revoked',
+    'token_expired',
+    'invalid_code',
+    'code_already_used',
+  ],
   loginStatuses: [],
   errorCodeField: 'error',
 } as const;
@@ -334,7 +340,11 @@ export function isProviderName(value: unknown): value is ProviderName {
 }
 
 /** The endpoint fields of a preset, as `resolvePreset` may rewrite them. */
-type EndpointField = 'authorizationEndpoint' | 'tokenEndpoint' | 'deviceAuthorizationEndpoint' | 'revocationEndpoint';
+type EndpointField =
+  | 'authorizationEndpoint'
+  | 'tokenEndpoint'
+  | 'deviceAuthorizationEndpoint'
+  | 'revocationEndpoint';
 const ENDPOINT_FIELDS: readonly EndpointField[] = [
   'authorizationEndpoint',
   'tokenEndpoint',
