@@ -121,6 +121,8 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
       'https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps',
       'https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-a-user-access-token-for-a-github-app',
       'https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/refreshing-user-access-tokens',
+      // PKCE (S256 only) accepted, not required, since 2025-07.
+      'https://github.blog/changelog/2025-07-14-pkce-support-for-oauth-and-github-app-authentication',
     ],
     issuer: 'https://github.com',
     exactIssuer: true,
