@@ -38,6 +38,7 @@ import {
 import { type PreparedCredential, prepareOAuthCredential } from './prepare.js';
 import { RefreshEngine } from './refresh-engine.js';
 import { RefreshScheduler } from './refresh-scheduler.js';
+import { callRevocation } from './revocation-call.js';
 import { DEFAULT_TIMINGS, type OAuthTimings } from './timings.js';
 import { callEndpoint, type UpstreamContext } from './upstream.js';
 
@@ -219,18 +220,32 @@ export class OAuthService {
         const client = oauthClient(config);
         const auth = clientAuthentication(config, secret);
         const value = token.reveal();
-        await callEndpoint(
-          this.#upstream,
-          config,
-          config.revocation_endpoint,
-          `revoking the tokens of "${name}"`,
-          (options) =>
-            oauth.revocationRequest(as, client, auth, value, {
-              ...options,
-              additionalParameters: hintParameters,
-            }),
-          (response) => oauth.processRevocationResponse(response),
-        );
+        const what = `revoking the tokens of "${name}"`;
+        if (preset?.revocationCall) {
+          // Not RFC 7009: the provider's own API call, as the preset describes it.
+          await callRevocation(
+            this.#upstream,
+            config,
+            preset.revocationCall,
+            config.revocation_endpoint,
+            value,
+            secret,
+            what,
+          );
+        } else {
+          await callEndpoint(
+            this.#upstream,
+            config,
+            config.revocation_endpoint,
+            what,
+            (options) =>
+              oauth.revocationRequest(as, client, auth, value, {
+                ...options,
+                additionalParameters: hintParameters,
+              }),
+            (response) => oauth.processRevocationResponse(response),
+          );
+        }
       } catch (err) {
         const failure = loginFailure(name, err);
         throw new ApiError(

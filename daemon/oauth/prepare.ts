@@ -110,7 +110,9 @@ export async function prepareOAuthCredential(
     authorization_endpoint: endpoints.authorization_endpoint,
     token_endpoint: endpoints.token_endpoint,
     device_authorization_endpoint: endpoints.device_authorization_endpoint,
-    revocation_endpoint: endpoints.revocation_endpoint,
+    // A preset's revocation API may name the client in its path (GitHub's grant API).
+    revocation_endpoint:
+      endpoints.revocation_endpoint?.replace('{client_id}', encodeURIComponent(clientId)) ?? null,
     iss_parameter_supported: endpoints.iss_parameter_supported,
     client_id: clientId,
     token_endpoint_auth_method: chooseAuthMethod(secret !== undefined, endpoints),

@@ -21,6 +21,22 @@ export const PROVIDER_NAMES = [
 /** A preset name. */
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
+/**
+ * A revocation that is not RFC 7009 but a provider API call, described as data (the engine
+ * sends it as described and never looks at which provider it is).
+ */
+export interface RevocationCall {
+  method: 'POST' | 'DELETE';
+  body: 'form' | 'json';
+  /** The body field that carries the token. */
+  tokenField: string;
+  /** HTTP Basic with the client id and secret, or none (the token itself authenticates). */
+  clientAuth: 'client_secret_basic' | 'none';
+  headers: Readonly<Record<string, string>>;
+  /** Statuses that mean the token is gone: revoked now, or already unknown. */
+  doneStatuses: readonly number[];
+}
+
 /** One provider's endpoints and quirks. */
 export interface ProviderPreset {
   name: ProviderName;
@@ -40,8 +56,13 @@ export interface ProviderPreset {
   authorizationEndpoint: string;
   tokenEndpoint: string;
   deviceAuthorizationEndpoint: string | null;
-  /** Where tokens are revoked; null where the provider has no such endpoint for these tokens. */
+  /**
+   * Where tokens are revoked (`{client_id}` stands for the credential's client id); null where
+   * the provider has no way to revoke these tokens.
+   */
   revocationEndpoint: string | null;
+  /** How to call `revocationEndpoint` when it is not RFC 7009; null for RFC 7009. */
+  revocationCall: RevocationCall | null;
   /** Which token `remove` revokes: the refresh token ends the grant where the provider allows it. */
   revokeToken: 'refresh_token' | 'access_token';
   /** Whether the revocation request carries RFC 7009 `token_type_hint`. */
@@ -86,8 +107,18 @@ const SLACK_COMMON = {
   authorizationEndpoint: 'https://slack.com/oauth/v2/authorize',
   tokenEndpoint: 'https://slack.com/api/oauth.v2.access',
   deviceAuthorizationEndpoint: null,
-  // auth.revoke is a Web API method authenticated by the token itself, not RFC 7009.
-  revocationEndpoint: null,
+  // auth.revoke (https://docs.slack.dev/reference/methods/auth.revoke) is a Web API method, not
+  // RFC 7009: the token to revoke is the `token` argument and authenticates the call; it answers
+  // HTTP 200 {"ok":true,"revoked":true}.
+  revocationEndpoint: 'https://slack.com/api/auth.revoke',
+  revocationCall: {
+    method: 'POST',
+    body: 'form',
+    tokenField: 'token',
+    clientAuth: 'none',
+    headers: {},
+    doneStatuses: [200],
+  },
   revokeToken: 'access_token',
   revocationTokenTypeHint: false,
   // oauth.v2.access: "avoid sending client_id and client_secret as parameters ... supply the
@@ -130,10 +161,20 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
     authorizationEndpoint: 'https://github.com/login/oauth/authorize',
     tokenEndpoint: 'https://github.com/login/oauth/access_token',
     deviceAuthorizationEndpoint: 'https://github.com/login/device/code',
-    // The grant API (DELETE /applications/{client_id}/grant) is a REST call, not RFC 7009.
-    revocationEndpoint: null,
-    revokeToken: 'refresh_token',
-    revocationTokenTypeHint: true,
+    // "Delete an app authorization" (REST, not RFC 7009): DELETE with the access token in a JSON
+    // body and HTTP Basic client credentials; 204 when done. Deleting the grant also kills the
+    // refresh token. https://docs.github.com/en/rest/apps/oauth-applications#delete-an-app-authorization
+    revocationEndpoint: 'https://api.github.com/applications/{client_id}/grant',
+    revocationCall: {
+      method: 'DELETE',
+      body: 'json',
+      tokenField: 'access_token',
+      clientAuth: 'client_secret_basic',
+      headers: { Accept: 'application/vnd.github+json', 'X-GitHub-Api-Version': '2022-11-28' },
+      doneStatuses: [204, 404],
+    },
+    revokeToken: 'access_token',
+    revocationTokenTypeHint: false,
     // authorizing-oauth-apps: client_id and client_secret are body parameters.
     authMethod: 'client_secret_post',
     // Answers are form-encoded unless `Accept: application/json` (oauth4webapi always sends it).
@@ -172,6 +213,7 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
     deviceAuthorizationEndpoint: 'https://oauth2.googleapis.com/device/code',
     // web-server "Revoking a token": POST token=...; a refresh token revokes the whole grant.
     revocationEndpoint: 'https://oauth2.googleapis.com/revoke',
+    revocationCall: null,
     revokeToken: 'refresh_token',
     revocationTokenTypeHint: false,
     authMethod: 'client_secret_post',
@@ -206,6 +248,7 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
     deviceAuthorizationEndpoint: 'https://login.microsoftonline.com/common/oauth2/v2.0/devicecode',
     // No revocation endpoint: refresh-tokens "Revocation" is by password change or admin action.
     revocationEndpoint: null,
+    revocationCall: null,
     revokeToken: 'refresh_token',
     revocationTokenTypeHint: true,
     authMethod: 'client_secret_post',
@@ -254,6 +297,7 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
     tokenEndpoint: 'https://gitlab.com/oauth/token',
     deviceAuthorizationEndpoint: 'https://gitlab.com/oauth/authorize_device',
     revocationEndpoint: 'https://gitlab.com/oauth/revoke',
+    revocationCall: null,
     revokeToken: 'refresh_token',
     revocationTokenTypeHint: true,
     // oauth2 docs: client_id and client_secret are sent as request parameters.
@@ -281,6 +325,7 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
     tokenEndpoint: 'https://auth.atlassian.com/oauth/token',
     deviceAuthorizationEndpoint: null,
     revocationEndpoint: null,
+    revocationCall: null,
     revokeToken: 'refresh_token',
     revocationTokenTypeHint: true,
     // The token requests are documented as JSON bodies carrying client_id and client_secret.
@@ -317,6 +362,7 @@ export const PROVIDERS: Readonly<Record<ProviderName, ProviderPreset>> = {
     deviceAuthorizationEndpoint: null,
     // revoke-token: POST /v1/oauth/revoke, JSON {"token": <access token>}, HTTP Basic.
     revocationEndpoint: 'https://api.notion.com/v1/oauth/revoke',
+    revocationCall: null,
     revokeToken: 'access_token',
     revocationTokenTypeHint: false,
     authMethod: 'client_secret_basic',
@@ -372,8 +418,8 @@ export function resolvePreset(name: ProviderName, env: NodeJS.ProcessEnv = proce
   for (const field of ENDPOINT_FIELDS) {
     const value = preset[field];
     if (value === null) continue;
-    const url = new URL(value);
-    rewritten[field] = `${replay.origin}${url.pathname}${url.search}`;
+    // String surgery rather than URL parsing keeps a `{client_id}` template intact.
+    rewritten[field] = value.replace(/^https:\/\/[^/]+/, replay.origin);
   }
   return rewritten;
 }
