@@ -238,7 +238,7 @@ for (const preset of PROVIDER_NAMES) {
           assert.doesNotMatch(removed.stderr, /revoked/);
         } else {
           assert.equal(revocations.length, 1);
-          assert.equal(revocations[0]?.params.token, expected);
+          assert.equal(revocations[0]?.params[script.expect.revoke?.tokenField ?? 'token'], expected);
           assert.match(removed.stderr, /revoked at the server/);
         }
         assert.deepEqual(server.violations, []);
