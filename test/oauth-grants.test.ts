@@ -84,7 +84,8 @@ test('presets carry endpoints and refresh-token quirks', async (t) => {
   const github = await h.service.prepareCredential({ ...base, provider: 'github', scope: 'repo' }, secret());
   assert.equal(github.config.token_endpoint, 'https://github.com/login/oauth/access_token');
   assert.equal(github.config.token_endpoint_auth_method, 'client_secret_post');
-  assert.equal(github.config.revocation_endpoint, null); // GitHub's grant API is not RFC 7009
+  // GitHub's grant API is not RFC 7009: the preset describes the call, naming the client in the path.
+  assert.equal(github.config.revocation_endpoint, 'https://api.github.com/applications/c/grant');
   const microsoft = await h.service.prepareCredential(
     { ...base, provider: 'microsoft', scope: 'User.Read' },
     secret(),

@@ -124,7 +124,8 @@ export async function startAuthorizationCodeFlow(deps: LoginDeps, timeoutMs: num
   query.set('state', state);
   query.set('code_challenge', await oauth.calculatePKCECodeChallenge(verifier));
   query.set('code_challenge_method', 'S256');
-  if (config.scope !== null) query.set('scope', config.scope);
+  // Slack user tokens take their scopes in `user_scope` (providers.ts).
+  if (config.scope !== null) query.set(presetOf(config)?.scopeParameter ?? 'scope', config.scope);
   if (config.resource !== null) query.set('resource', config.resource);
   for (const [key, value] of Object.entries(presetOf(config)?.authorizationParams ?? {}))
     query.set(key, value);

@@ -2,7 +2,8 @@
  * The device authorization grant (RFC 8628): asks for a user code, then polls the token endpoint
  * in the background at the server's `interval` (5 s when it names none), adding 5 s on
  * `slow_down`, continuing on `authorization_pending`, backing off when the server is unreachable
- * (§3.5), and failing on `expired_token`, `access_denied` or the code's own expiry.
+ * (§3.5), and failing on `expired_token`, `access_denied` (Entra: `authorization_declined`) or the
+ * code's own expiry. Providers' status codes and field names are normalised in upstream.ts.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as oauth from 'oauth4webapi';
@@ -129,9 +130,10 @@ async function poll(
             );
             return;
           case 'access_denied':
+          case 'authorization_declined': // Microsoft Entra's name for it (v2-oauth2-device-code)
             fail(
               'LOGIN_REQUIRED',
-              `the login was denied (access_denied): run: keyward login ${name} --device`,
+              `the user declined the login (${err.oauthError}): run: keyward login ${name} --device`,
             );
             return;
         }

@@ -9,7 +9,7 @@
  * - `upstream_error`: the server answered with something unusable or rejected our registration
  *   (a bad client secret will not heal by retrying, and logging in again will not fix it).
  */
-import type { ProviderName } from './providers.js';
+import { PROVIDERS, type ProviderName } from './providers.js';
 
 /** The three outcomes of a failed call. */
 export type FailureClass = 'login_required' | 'transient' | 'upstream_error';
@@ -29,16 +29,6 @@ export type FailureInput =
 
 /** `error` codes that mean the grant itself is dead, for every server (RFC 6749 §5.2). */
 const LOGIN_ERRORS: ReadonlySet<string> = new Set(['invalid_grant']);
-
-/** Provider-specific codes that mean the same as `invalid_grant` (peers.md). */
-const PROVIDER_LOGIN_ERRORS: Readonly<Partial<Record<ProviderName, ReadonlySet<string>>>> = {
-  // GitHub answers HTTP 200 with these.
-  github: new Set(['bad_refresh_token', 'bad_verification_code']),
-  // Slack answers HTTP 200 {"ok":false,"error":...}.
-  slack: new Set(['invalid_refresh_token', 'token_revoked', 'token_expired', 'invalid_code']),
-  // Microsoft asks for user interaction with OIDC-style codes.
-  microsoft: new Set(['interaction_required', 'login_required', 'consent_required']),
-};
 
 /** Codes that say "try again later" (RFC 6749 §4.1.2.1 borrowed by many token endpoints). */
 const TRANSIENT_ERRORS: ReadonlySet<string> = new Set([
@@ -71,12 +61,13 @@ function classifyHttp(
   if (status >= 500 || status === 429 || status === 408) return 'transient';
   if (error !== undefined) {
     if (LOGIN_ERRORS.has(error)) return 'login_required';
-    if (provider !== null && PROVIDER_LOGIN_ERRORS[provider]?.has(error)) return 'login_required';
+    // Each provider's equivalents of invalid_grant live in its preset (providers.ts).
+    if (provider !== null && PROVIDERS[provider].loginErrors.includes(error)) return 'login_required';
     if (TRANSIENT_ERRORS.has(error)) return 'transient';
     return 'upstream_error';
   }
   // Atlassian rejects a dead refresh token with a bare 403 as well as a 403 `invalid_grant`.
-  if (provider === 'atlassian' && status === 403) return 'login_required';
+  if (provider !== null && PROVIDERS[provider].loginStatuses.includes(status)) return 'login_required';
   return 'upstream_error';
 }
 

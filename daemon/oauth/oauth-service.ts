@@ -29,6 +29,7 @@ import {
   clientAuthentication,
   type OAuthConfig,
   oauthClient,
+  presetOf,
   readOAuthConfig,
   readOAuthState,
   requireOAuthRecord,
@@ -37,6 +38,7 @@ import {
 import { type PreparedCredential, prepareOAuthCredential } from './prepare.js';
 import { RefreshEngine } from './refresh-engine.js';
 import { RefreshScheduler } from './refresh-scheduler.js';
+import { callRevocation } from './revocation-call.js';
 import { DEFAULT_TIMINGS, type OAuthTimings } from './timings.js';
 import { callEndpoint, type UpstreamContext } from './upstream.js';
 
@@ -201,28 +203,49 @@ export class OAuthService {
       const record = this.#require(name);
       const config = readOAuthConfig(record);
       if (config.revocation_endpoint === null) return false;
-      const refreshToken = this.#vault.readSecret(record, SECRET_FIELDS.refreshToken);
+      // Some providers revoke only access tokens (Notion's revoke-token): the preset says which.
+      const preset = presetOf(config);
+      const refreshToken =
+        preset?.revokeToken === 'access_token'
+          ? undefined
+          : this.#vault.readSecret(record, SECRET_FIELDS.refreshToken);
       const token = refreshToken ?? this.#vault.readSecret(record, SECRET_FIELDS.accessToken);
       if (token === undefined) return false;
       const hint = refreshToken !== undefined ? 'refresh_token' : 'access_token';
+      const hintParameters: Record<string, string> =
+        preset?.revocationTokenTypeHint === false ? {} : { token_type_hint: hint };
       const secret = this.#clientSecret(name, config);
       try {
         const as = authorizationServer(config);
         const client = oauthClient(config);
         const auth = clientAuthentication(config, secret);
         const value = token.reveal();
-        await callEndpoint(
-          this.#upstream,
-          config,
-          config.revocation_endpoint,
-          `revoking the tokens of "${name}"`,
-          (options) =>
-            oauth.revocationRequest(as, client, auth, value, {
-              ...options,
-              additionalParameters: { token_type_hint: hint },
-            }),
-          (response) => oauth.processRevocationResponse(response),
-        );
+        const what = `revoking the tokens of "${name}"`;
+        if (preset?.revocationCall) {
+          // Not RFC 7009: the provider's own API call, as the preset describes it.
+          await callRevocation(
+            this.#upstream,
+            config,
+            preset.revocationCall,
+            config.revocation_endpoint,
+            value,
+            secret,
+            what,
+          );
+        } else {
+          await callEndpoint(
+            this.#upstream,
+            config,
+            config.revocation_endpoint,
+            what,
+            (options) =>
+              oauth.revocationRequest(as, client, auth, value, {
+                ...options,
+                additionalParameters: hintParameters,
+              }),
+            (response) => oauth.processRevocationResponse(response),
+          );
+        }
       } catch (err) {
         const failure = loginFailure(name, err);
         throw new ApiError(

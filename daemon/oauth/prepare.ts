@@ -9,7 +9,7 @@ import { ApiError } from '../api-error.js';
 import { Secret } from '../secret.js';
 import type { AuthMethod, OAuthConfig, OAuthState } from './oauth-config.js';
 import { SECRET_FIELDS } from './oauth-config.js';
-import { isProviderName, PROVIDER_NAMES, PROVIDERS } from './providers.js';
+import { isProviderName, PROVIDER_NAMES, PROVIDERS, resolvePreset } from './providers.js';
 import { requestOptions, sendFailure, type UpstreamContext } from './upstream.js';
 import { requireSafeUrl } from './url-policy.js';
 
@@ -86,6 +86,12 @@ export async function prepareOAuthCredential(
   const resource = req.resource === undefined ? null : requireSafeUrl(req.resource, 'resource');
 
   const endpoints = await resolveEndpoints(ctx, req);
+  if (resource !== null && endpoints.provider !== null && !PROVIDERS[endpoints.provider].acceptsResource) {
+    // Microsoft's v2 endpoints answer `resource` with AADSTS901002 (providers.ts).
+    throw invalid(
+      `the ${endpoints.provider} preset does not accept --resource; name the resource in --scope instead (e.g. "api://<app>/.default")`,
+    );
+  }
   if (endpoints.grant_types !== null && !endpoints.grant_types.includes(grantTypeUri(grant))) {
     throw invalid(`the authorization server does not support the ${grant} grant`);
   }
@@ -104,7 +110,9 @@ export async function prepareOAuthCredential(
     authorization_endpoint: endpoints.authorization_endpoint,
     token_endpoint: endpoints.token_endpoint,
     device_authorization_endpoint: endpoints.device_authorization_endpoint,
-    revocation_endpoint: endpoints.revocation_endpoint,
+    // A preset's revocation API may name the client in its path (GitHub's grant API).
+    revocation_endpoint:
+      endpoints.revocation_endpoint?.replace('{client_id}', encodeURIComponent(clientId)) ?? null,
     iss_parameter_supported: endpoints.iss_parameter_supported,
     client_id: clientId,
     token_endpoint_auth_method: chooseAuthMethod(secret !== undefined, endpoints),
@@ -186,7 +194,7 @@ async function resolveEndpoints(ctx: UpstreamContext, req: AddOAuthRequest): Pro
 
 function presetEndpoints(name: unknown): Endpoints {
   if (!isProviderName(name)) throw invalid(`unknown provider; known providers: ${PROVIDER_NAMES.join(', ')}`);
-  const preset = PROVIDERS[name];
+  const preset = resolvePreset(name);
   return {
     source: 'provider',
     provider: name,

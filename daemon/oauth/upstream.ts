@@ -9,7 +9,7 @@
 import * as oauth from 'oauth4webapi';
 import { classifyFailure, type FailureClass, type FailureInput, parseRetryAfter } from './failure-class.js';
 import { type OAuthConfig, presetOf } from './oauth-config.js';
-import type { ProviderName } from './providers.js';
+import type { ProviderName, ProviderPreset } from './providers.js';
 import { allowsInsecure } from './url-policy.js';
 
 /** The most of a response body keyward reads from an authorization server. */
@@ -45,18 +45,41 @@ export class UpstreamFailure extends Error {
   }
 }
 
-/** Returns oauth4webapi request options for a call to `url`: timeout, fetch, loopback HTTP. */
+/**
+ * Returns oauth4webapi request options for a call to `url`: timeout, fetch, loopback HTTP, and
+ * the request shape the credential's preset documents (a JSON body, extra headers).
+ */
 export function requestOptions(
   ctx: UpstreamContext,
   url: string | null,
+  config?: OAuthConfig,
 ): oauth.HttpRequestOptions<'POST' | 'GET'> {
+  const preset = config === undefined ? null : presetOf(config);
   return {
     signal: () => AbortSignal.timeout(ctx.timeoutMs),
     [oauth.customFetch]: (input: string, init: oauth.CustomFetchOptions<'POST' | 'GET', unknown>) =>
-      ctx.fetch(input, init as RequestInit),
+      ctx.fetch(input, (preset === null ? init : shapeRequest(preset, init)) as RequestInit),
     // Loopback only: checked per endpoint, so discovery metadata cannot smuggle in a remote http URL.
     [oauth.allowInsecureRequests]: url !== null && allowsInsecure(url),
   };
+}
+
+/** Applies a preset's documented request shape to a request oauth4webapi built as a form. */
+function shapeRequest(
+  preset: ProviderPreset,
+  init: oauth.CustomFetchOptions<'POST' | 'GET', unknown>,
+): oauth.CustomFetchOptions<'POST' | 'GET', unknown> {
+  const headers: Record<string, string> = { ...init.headers, ...lowerKeys(preset.requestHeaders) };
+  let body = init.body;
+  if (preset.requestBody === 'json' && body instanceof URLSearchParams) {
+    body = JSON.stringify(Object.fromEntries(body.entries()));
+    headers['content-type'] = 'application/json';
+  }
+  return { ...init, headers, body } as oauth.CustomFetchOptions<'POST' | 'GET', unknown>;
+}
+
+function lowerKeys(record: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).map(([key, value]) => [key.toLowerCase(), value]));
 }
 
 /** Returns an OAuth `error` code fit to echo (RFC 6749 §5.2 characters), or undefined. */
@@ -157,7 +180,22 @@ async function normalizeResponse(
     throw networkFailure(err, what);
   }
   const json = parseJsonObject(text);
+  if (json !== undefined && presetOf(config)?.errorCodeField === 'code' && json.object === 'error') {
+    // Notion's errors name their code `code` (status-codes); give oauth4webapi RFC 6749's `error`.
+    if (json.error === undefined && typeof json.code === 'string') json.error = json.code;
+    text = JSON.stringify(json);
+  }
   const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), ctx.now());
+  const pollError = safeErrorCode(json?.error);
+  if (pollError === 'authorization_pending' || pollError === 'slow_down') {
+    // RFC 8628 §3.5 codes mean "keep polling" whatever the status they come with (Google sends
+    // authorization_pending with HTTP 428, GitHub with HTTP 200).
+    throw new UpstreamFailure('transient', `${what} is still pending (${pollError})`, {
+      oauthError: pollError,
+      status: response.status,
+      retryAfterMs,
+    });
+  }
   if (response.status >= 500 || response.status === 429 || response.status === 408) {
     throw httpFailure(config.provider, what, response.status, json?.error, retryAfterMs);
   }
@@ -170,18 +208,62 @@ async function normalizeResponse(
     if (json.ok === false || (typeof json.error === 'string' && typeof json.access_token !== 'string')) {
       throw httpFailure(config.provider, what, 200, json.error ?? 'unknown_error', retryAfterMs);
     }
-    if (!config.exact_issuer && json.id_token !== undefined) {
-      // An ID token from a multi-tenant issuer cannot be validated against a known issuer, and
-      // keyward never uses ID tokens: drop it rather than fail the grant.
-      delete json.id_token;
-      text = JSON.stringify(json);
-    }
+    if (normalizeAnswer(config, json)) text = JSON.stringify(json);
   }
   return new Response(text, {
     status: response.status,
     statusText: response.statusText,
     headers: response.headers,
   });
+}
+
+/**
+ * Rewrites a successful answer, in place, into the RFC shape oauth4webapi validates; returns
+ * whether anything changed. Each rewrite is named for the provider documentation it follows.
+ */
+function normalizeAnswer(config: OAuthConfig, json: Record<string, unknown>): boolean {
+  const preset = presetOf(config);
+  let changed = false;
+  if (json.verification_uri === undefined && typeof json.verification_url === 'string') {
+    // Google's device authorization answer names RFC 8628's verification_uri verification_url.
+    json.verification_uri = json.verification_url;
+    delete json.verification_url;
+    changed = true;
+  }
+  if (preset?.tokenLocation === 'authed_user' && isObject(json.authed_user)) {
+    // Slack user tokens come back nested in authed_user (oauth.v2.access); a refreshed user
+    // token comes back at the top level with token_type "user".
+    const user = json.authed_user;
+    for (const field of ['access_token', 'token_type', 'scope', 'expires_in', 'refresh_token'] as const) {
+      if (field in json) delete json[field];
+      if (user[field] !== undefined) json[field] = user[field];
+    }
+    delete json.authed_user;
+    changed = true;
+  }
+  if (typeof json.id_token === 'string') {
+    const iss = unverifiedIssuer(json.id_token);
+    // An ID token from a multi-tenant issuer cannot be validated against a known issuer, and one
+    // whose iss is a documented alias (Google's "accounts.google.com") would fail an exact
+    // comparison. keyward never uses ID tokens: drop such a one rather than fail the grant.
+    if (!config.exact_issuer || (iss !== undefined && preset?.issuerAliases.includes(iss))) {
+      delete json.id_token;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Reads `iss` from a JWT's payload without verifying it (only to pick a documented alias). */
+function unverifiedIssuer(jwt: string): string | undefined {
+  const payload = jwt.split('.')[1];
+  if (payload === undefined) return undefined;
+  const claims = parseJsonObject(Buffer.from(payload, 'base64url').toString('utf8'));
+  return typeof claims?.iss === 'string' ? claims.iss : undefined;
 }
 
 /** Turns an oauth4webapi processing error into a failure. */
@@ -230,7 +312,7 @@ export async function callEndpoint<T>(
 ): Promise<T> {
   let response: Response;
   try {
-    response = await send(requestOptions(ctx, endpoint) as oauth.TokenEndpointRequestOptions);
+    response = await send(requestOptions(ctx, endpoint, config) as oauth.TokenEndpointRequestOptions);
   } catch (err) {
     throw sendFailure(config.provider, err, what);
   }

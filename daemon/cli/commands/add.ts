@@ -6,6 +6,7 @@
 import { type Command, Option } from 'commander';
 import type { AddCredentialRequest, CredentialStatus, GrantType } from '../../../shared/protocol.js';
 import { GRANT_TYPES } from '../../../shared/protocol.js';
+import { PROVIDER_NAMES, PROVIDERS } from '../../oauth/providers.js';
 import { CliError } from '../cli-error.js';
 import { type CliContext, requireName } from '../context.js';
 import { printData, readSecretInput, say } from '../io.js';
@@ -110,6 +111,17 @@ export async function runAdd(rawName: string, opts: AddOptions, ctx: CliContext)
   }
 }
 
+/** Lists the presets for `--help`, from the preset table itself (docs/providers.md has details). */
+export function presetHelp(): string {
+  const width = Math.max(...PROVIDER_NAMES.map((name) => name.length));
+  const rows = PROVIDER_NAMES.map((name) => {
+    const preset = PROVIDERS[name];
+    const device = preset.deviceAuthorizationEndpoint !== null ? '; device grant too' : '';
+    return `  ${name.padEnd(width)}  ${preset.summary}${device}`;
+  });
+  return `\nProvider presets (--oauth --provider NAME; see docs/providers.md):\n${rows.join('\n')}\n`;
+}
+
 /** Registers the command. */
 export function registerAdd(program: Command, context: () => CliContext): void {
   program
@@ -126,10 +138,7 @@ export function registerAdd(program: Command, context: () => CliContext): void {
     )
     .option('--mcp-server <url>', 'an OAuth credential for a remote MCP server, discovered from its metadata')
     .option('--issuer <url>', 'authorization server issuer (RFC 8414 / OpenID discovery)')
-    .option(
-      '--provider <name>',
-      'a built-in provider preset (github, google, microsoft, slack, gitlab, atlassian, notion)',
-    )
+    .option('--provider <name>', `a built-in provider preset: ${PROVIDER_NAMES.join(', ')} (listed below)`)
     .option('--authorization-url <url>', 'authorization endpoint')
     .option('--token-url <url>', 'token endpoint')
     .option('--device-authorization-url <url>', 'device authorization endpoint (RFC 8628)')
@@ -140,5 +149,6 @@ export function registerAdd(program: Command, context: () => CliContext): void {
     .option('--resource <uri>', 'resource indicator (RFC 8707) sent in authorization and token requests')
     .addOption(new Option('--grant <grant>', 'OAuth grant').choices([...GRANT_TYPES]))
     .option('--json', 'print the new credential status entry as JSON on stdout')
+    .addHelpText('after', presetHelp())
     .action((name: string, opts: AddOptions) => runAdd(name, opts, context()));
 }
