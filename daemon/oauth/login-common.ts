@@ -62,7 +62,7 @@ function refusalHint(
     const port = config?.redirect_port;
     return port != null
       ? `the server does not accept the redirect URI http://127.0.0.1:${port}/callback: register that URI for the client, or remove "${name}" and add it again with --redirect-port set to the port the client is registered with`
-      : `the server does not accept keyward's redirect URI (a port-less loopback URI): remove "${name}" and add it again with --redirect-port set to the port the client is registered with`;
+      : `the server does not accept the redirect URI on the ephemeral port this login used (it matches ports exactly): remove "${name}" and add it again with --redirect-port set to the port the client is registered with`;
   }
   switch (code) {
     case 'access_denied':
