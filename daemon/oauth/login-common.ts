@@ -133,6 +133,11 @@ export function loginFailure(
   if (err instanceof UpstreamFailure) {
     switch (err.failureClass) {
       case 'login_required':
+        // A code exchange refused over its redirect_uri (invalid_grant) is a registration problem,
+        // not a grant that ended: say which.
+        if (/redirect/i.test(sanitizeErrorDescription(err.description) ?? '')) {
+          return refusal(name, err.message, err.oauthError, err.description, config, true);
+        }
         return { code: 'LOGIN_REQUIRED', message: `${err.message}; ${again}` };
       case 'transient':
         return { code: 'UPSTREAM_UNAVAILABLE', message: `${err.message}; try again later` };
