@@ -215,7 +215,7 @@ touch "$2/keyward-test-probe" && rm "$2/keyward-test-probe"; echo keyward_home=$
     assert.equal((await statusJson()).sandbox.usr_read_only, true);
   });
 
-  test('a passphrase vault is unlocked at start from LoadCredential=, and stays locked without it', async () => {
+  test('a passphrase vault is unlocked at start from LoadCredential= or KEYWARD_PASSPHRASE_FILE, and stays locked without', async () => {
     const env = { KEYWARD_HOME: path.join(mgr.home, 'vault-pp'), KEYWARD_TEST_FAST_KDF: '1' };
     await must(kw(['init', '--key-store', 'passphrase'], { env, input: `${PASSPHRASE}\n` }), 'init');
     // Reinstalling for another KEYWARD_HOME rewrites the unit (Environment=, ReadWritePaths=).
@@ -225,14 +225,20 @@ touch "$2/keyward-test-probe" && rm "$2/keyward-test-probe"; echo keyward_home=$
       mgr.run(['sh', '-c', 'umask 077 && cat > "$1"', 'sh', file], { input: `${PASSPHRASE}\n` }),
       'write',
     );
-    await writeDropIn(`[Service]\nLoadCredential=keyward-passphrase:${file}\n`);
     try {
+      await writeDropIn(`[Service]\nLoadCredential=keyward-passphrase:${file}\n`);
       await must(systemctl('restart', 'keyward.service'), 'restart');
       const unlocked = await statusJson(env);
       assert.equal(unlocked.vault.key_store, 'passphrase');
       assert.equal(unlocked.vault.locked, undefined, 'the credential did not unlock the vault');
       assert.equal(unlocked.sandbox.keyward_home_writable, true);
       await must(kw(['add', 'pp', '--api-key'], { env, input: API_KEY }), 'add');
+      assert.equal((await must(kw(['token', 'pp'], { env }), 'token')).stdout, `${API_KEY}\n`);
+
+      // The file itself, read through the read-only home.
+      await writeDropIn(`[Service]\nEnvironment=KEYWARD_PASSPHRASE_FILE=${file}\n`);
+      await must(systemctl('restart', 'keyward.service'), 'restart');
+      assert.equal((await statusJson(env)).vault.locked, undefined, 'KEYWARD_PASSPHRASE_FILE did not unlock');
       assert.equal((await must(kw(['token', 'pp'], { env }), 'token')).stdout, `${API_KEY}\n`);
     } finally {
       await removeDropIn();
