@@ -148,7 +148,7 @@ describe('keyward.service under a real systemd user manager, as a non-root user'
     });
   });
 
-  test('inside the running daemon: /usr read-only, /tmp private, home read-only outside keyward home, NoNewPrivs, no core dumps', async () => {
+  test('inside the running daemon: /usr read-only, /tmp private, home and runtime dir read-only outside keyward home, NoNewPrivs, no core dumps', async () => {
     const pid = String(await mainPid());
     await must(mgr.runAsRoot(['sh', '-c', 'echo host > /tmp/keyward-test-marker']), 'marker');
     // Enter the daemon's mount namespace from outside its sandbox: root there still meets
@@ -167,13 +167,20 @@ describe('keyward.service under a real systemd user manager, as a non-root user'
 test -e /tmp/keyward-test-marker; echo marker=$?
 setpriv --reuid=${mgr.uid} --regid=${mgr.gid} --clear-groups -- sh -c '
 touch "$1/keyward-test-probe" 2>/dev/null; echo home=$?
-touch "$2/keyward-test-probe" && rm "$2/keyward-test-probe"; echo keyward_home=$?' sh "${mgr.home}" "${keywardHome()}"`,
+touch "$2/keyward-test-probe" && rm "$2/keyward-test-probe"; echo keyward_home=$?
+touch "$3/keyward-test-probe" 2>/dev/null; echo runtime_dir=$?' sh "${mgr.home}" "${keywardHome()}" "${mgr.runtimeDir}"`,
         ],
         {},
       ),
       'probe',
     );
-    assert.deepEqual(probe.stdout.trim().split('\n'), ['usr=1', 'marker=1', 'home=1', 'keyward_home=0']);
+    assert.deepEqual(probe.stdout.trim().split('\n'), [
+      'usr=1',
+      'marker=1',
+      'home=1',
+      'keyward_home=0',
+      'runtime_dir=1',
+    ]);
     const status = await must(mgr.runAsRoot(['cat', `/proc/${pid}/status`, `/proc/${pid}/limits`]), 'proc');
     assert.match(status.stdout, /^NoNewPrivs:\s+1$/m);
     assert.match(status.stdout, /^Max core file size\s+0\s+0\s+bytes/m);

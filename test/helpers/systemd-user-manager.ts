@@ -213,6 +213,15 @@ async function removeCgroup(dir: string): Promise<void> {
   }
 }
 
+/** Removes the cgroups of earlier runs whose test process died before it could (kill -9 of the runner). */
+async function removeStaleCgroups(mount: string): Promise<void> {
+  for (const name of fs.readdirSync(mount)) {
+    const owner = /^keyward-test-(\d+)-[0-9a-f]+$/.exec(name)?.[1];
+    if (owner === undefined || fs.existsSync(`/proc/${owner}`)) continue;
+    await removeCgroup(path.join(mount, name)).catch(() => {});
+  }
+}
+
 /** Starts a user manager for the test user; call `stop()` when done (also on failure). */
 export async function startUserManager(repoRoot: string): Promise<UserManager> {
   const { uid, gid } = ensureTestUser();
@@ -220,6 +229,7 @@ export async function startUserManager(repoRoot: string): Promise<UserManager> {
   const runtimeDir = `/run/user/${uid}`;
   const mount = cgroup2Mount();
   if (!mount) throw new Error('no cgroup2 hierarchy is mounted');
+  await removeStaleCgroups(mount);
   const cgroup = path.join(mount, `keyward-test-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
   fs.mkdirSync(cgroup);
   const journald = JOURNALD.find((f) => fs.existsSync(f)) ?? JOURNALD[0];
