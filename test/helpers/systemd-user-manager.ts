@@ -151,7 +151,7 @@ echo $$ > $cg/init.scope/cgroup.procs
 (echo $BASHPID > $cg/system.slice/systemd-journald.service/cgroup.procs; exec "$KW_JOURNALD") &
 for i in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
 # Move to /var/log/journal, where journald keeps one file per user: journalctl --user reads those.
-journalctl --flush
+timeout 10 journalctl --flush
 # Delegation: the user manager creates its own sub-cgroups.
 chown -R "$KW_UID:$KW_GID" "$cg/user.slice/user-$KW_UID.slice/user@$KW_UID.service"
 as_user() { setpriv --reuid="$KW_UID" --regid="$KW_GID" --init-groups -- env -i HOME="$KW_HOME" USER=${TEST_USER} LOGNAME=${TEST_USER} XDG_RUNTIME_DIR="/run/user/$KW_UID" PATH=${PATH_INSIDE} "$@"; }
