@@ -186,6 +186,40 @@ touch "$3/keyward-test-probe" 2>/dev/null; echo runtime_dir=$?' sh "${mgr.home}"
     assert.match(status.stdout, /^Max core file size\s+0\s+0\s+bytes/m);
   });
 
+  test("the D-Bus session bus (the keychain's way in) answers from inside the daemon's user and mount namespaces", async () => {
+    // A session bus of the user's, where a desktop has one: $XDG_RUNTIME_DIR/bus.
+    await must(
+      mgr.run([
+        'sh',
+        '-c',
+        `systemd-run --user -q --unit=keyward-test-bus dbus-daemon --session --address=unix:path=$XDG_RUNTIME_DIR/bus --nofork --nopidfile
+for i in $(seq 100); do [ -S "$XDG_RUNTIME_DIR/bus" ] && exit 0; sleep 0.05; done; exit 1`,
+      ]),
+      'session bus',
+    );
+    const pid = String(await mainPid());
+    // As the user, joining the namespaces the daemon runs in: the bus must still authenticate us
+    // (EXTERNAL: the kernel shows the bus our real uid through PrivateUsers=).
+    const call = await must(
+      mgr.run([
+        'nsenter',
+        '-t',
+        pid,
+        '-U',
+        '-m',
+        '--preserve-credentials',
+        '--',
+        'sh',
+        '-c',
+        `touch /usr/keyward-test-probe 2>/dev/null && echo usr-writable
+DBUS_SESSION_BUS_ADDRESS=unix:path=$XDG_RUNTIME_DIR/bus dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.GetId`,
+      ]),
+      'dbus-send inside the sandbox',
+    );
+    assert.match(call.stdout, /^method return .*\n\s+string "[0-9a-f]{32}"/);
+    assert.doesNotMatch(call.stdout, /usr-writable/, 'nsenter did not join the sandbox');
+  });
+
   test('kill -9 of the daemon: the next keyward token gets a working daemon', async () => {
     const before = await mainPid();
     await must(mgr.runAsRoot(['kill', '-KILL', String(before)]), 'kill -9');

@@ -21,7 +21,16 @@ export const REPO_INSIDE = '/run/keyward-test/repo';
 const SYSTEMD = '/usr/lib/systemd/systemd';
 const JOURNALD = ['/usr/lib/systemd/systemd-journald', '/lib/systemd/systemd-journald'];
 const PATH_INSIDE = '/usr/local/bin:/usr/bin:/bin';
-const TOOLS = ['unshare', 'nsenter', 'setpriv', 'mount', 'systemctl', 'journalctl'] as const;
+const TOOLS = [
+  'unshare',
+  'nsenter',
+  'setpriv',
+  'mount',
+  'systemctl',
+  'journalctl',
+  'dbus-daemon',
+  'dbus-send',
+] as const;
 const START_TIMEOUT_MS = 20_000;
 
 /** What a command run inside printed and how it ended. */
@@ -77,7 +86,7 @@ export function userManagerSkipReason(): string | false {
   if (!JOURNALD.some((f) => fs.existsSync(f)))
     return 'systemd-journald is missing (Debian package "systemd")';
   const missing = TOOLS.filter((t) => !which(t));
-  if (missing.length > 0) return `missing ${missing.join(', ')} (Debian packages util-linux, systemd)`;
+  if (missing.length > 0) return `missing ${missing.join(', ')} (Debian packages util-linux, systemd, dbus)`;
   if (!which('useradd') && spawnSync('id', ['-u', TEST_USER], { stdio: 'ignore' }).status !== 0)
     return `no user ${TEST_USER} and no useradd to create it (Debian package "passwd")`;
   if (!cgroup2Mount()) return 'no cgroup2 hierarchy is mounted';
