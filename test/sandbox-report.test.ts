@@ -159,7 +159,7 @@ describe('doctor: sandbox check', () => {
     assert.equal(kernel?.status, 'warn');
     assert.match(
       kernel?.message ?? '',
-      /^not in effect: \/usr is writable, your home directory is writable, \/tmp is shared/,
+      /^not in effect: \/usr is not mounted read-only, your home directory is writable, \/tmp is shared/,
     );
     assert.match(
       kernel?.message ?? '',

@@ -245,7 +245,7 @@ DBUS_SESSION_BUS_ADDRESS=unix:path=$XDG_RUNTIME_DIR/bus dbus-send --session --pr
       assert.equal(check?.status, 'warn', doctor.stdout);
       assert.match(
         check.message,
-        /not in effect: \/usr is writable, your home directory is writable, \/tmp is shared/,
+        /not in effect: \/usr is not mounted read-only, your home directory is writable, \/tmp is shared/,
       );
       assert.match(check.message, /without a user namespace/);
       assert.match(check.fix, /systemctl --user cat keyward\.service/);

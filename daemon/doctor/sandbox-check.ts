@@ -87,22 +87,18 @@ export function sandboxCheck(
 ): CheckResult | undefined {
   if (report?.manager !== 'systemd') return undefined;
   const title = 'sandbox (systemd)';
-  const broken: string[] = [];
-  if (report.usr_read_only !== true)
-    broken.push(
-      report.usr_read_only === false ? '/usr is writable' : 'cannot tell whether /usr is read-only',
-    );
-  if (report.home_writable === true) broken.push('your home directory is writable');
-  if (report.tmp_private !== true)
-    broken.push(
-      report.tmp_private === false
-        ? '/tmp is shared with every other process'
-        : 'cannot tell whether /tmp is private',
-    );
-  if (report.no_new_privs !== true) broken.push('no_new_privs is not set');
-  if (report.core_dumps !== false) broken.push('core dumps are allowed');
-  if (!report.keyward_home_writable)
-    broken.push('KEYWARD_HOME is not writable (the daemon cannot save tokens)');
+  // Each property: the value that means "protected", what is wrong otherwise, and what null means.
+  const expectations: [boolean | null, boolean, string, string][] = [
+    [report.usr_read_only, true, '/usr is not mounted read-only', 'whether /usr is read-only'],
+    [report.home_writable, false, 'your home directory is writable', 'whether your home is writable'],
+    [report.tmp_private, true, '/tmp is shared with every other process', 'whether /tmp is private'],
+    [report.no_new_privs, true, 'no_new_privs is not set', 'whether no_new_privs is set'],
+    [report.core_dumps, false, 'core dumps are allowed', 'whether core dumps are allowed'],
+    [report.keyward_home_writable, true, 'KEYWARD_HOME is not writable (tokens cannot be saved)', ''],
+  ];
+  const broken = expectations
+    .filter(([value, wanted]) => value !== wanted)
+    .map(([value, , wrong, unknown]) => (value === null ? `cannot tell ${unknown}` : wrong));
   if (broken.length === 0) {
     return ok(
       'sandbox',
