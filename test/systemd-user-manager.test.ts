@@ -121,7 +121,7 @@ describe('keyward.service under a real systemd user manager, as a non-root user'
   });
 
   test('status, service status and doctor pass, and the daemon reports its sandbox in effect', async () => {
-    await must(kw(['status']), 'keyward status');
+    assert.match((await must(kw(['status']), 'keyward status')).stdout, /^sandbox: in effect \(systemd\)$/m);
     const service = JSON.parse((await must(kw(['service', 'status', '--json']), 'service status')).stdout);
     assert.deepEqual(
       [service.installed, service.current, service.enabled, service.running, service.listening],
@@ -239,6 +239,10 @@ DBUS_SESSION_BUS_ADDRESS=unix:path=$XDG_RUNTIME_DIR/bus dbus-send --session --pr
       assert.equal(sandbox.usr_read_only, false);
       assert.equal(sandbox.home_writable, true);
       assert.equal(sandbox.tmp_private, false);
+      assert.match(
+        (await must(kw(['status']), 'keyward status')).stdout,
+        /^sandbox: not in effect: \/usr is not mounted read-only, .* \(run: keyward doctor\)$/m,
+      );
       const doctor = await kw(['doctor', '--json']);
       assert.equal(doctor.code, 0, 'a missing sandbox is a warning: the daemon works');
       const check = JSON.parse(doctor.stdout).checks.find((c: { id: string }) => c.id === 'sandbox');
