@@ -7,6 +7,7 @@
  * (not root, no systemd, no namespaces). The steps build on each other, in order.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { REPO_ROOT } from './helpers/daemon-process.js';
@@ -27,6 +28,12 @@ function skipReason(): string | false {
   // The namespace hides /tmp, /home, /run and /root behind fresh mounts: node must live elsewhere.
   if (/^\/(tmp|home|run|root|var\/tmp)\//.test(process.execPath))
     return `node (${process.execPath}) would be hidden inside the test namespace`;
+  // The test user runs the checkout's CLI: a checkout made under umask 077 is closed to it.
+  for (const dir of [REPO_ROOT, path.join(REPO_ROOT, 'dist'), path.join(REPO_ROOT, 'node_modules')]) {
+    const mode = fs.statSync(dir).mode;
+    if ((mode & 0o005) !== 0o005)
+      return `${dir} (mode ${(mode & 0o777).toString(8)}) is closed to other users`;
+  }
   return userManagerSkipReason();
 }
 
