@@ -20,6 +20,7 @@ import { guardConnections } from './peer-guard.js';
 import type { Secret } from './secret.js';
 import { buildServer } from './server.js';
 import { readServicePassphrase } from './service/passphrase-source.js';
+import { readSandboxReport } from './service/sandbox-report.js';
 import { keyStoreWarning } from './vault/key-stores/index.js';
 import { Vault } from './vault/vault.js';
 
@@ -75,6 +76,8 @@ export async function startDaemon(
 
     const status = (): StatusResponse => {
       const list = credentials.list();
+      // Read afresh on each call: cheap (a few /proc files), and never a stale claim.
+      const sandbox = readSandboxReport(paths);
       return {
         version: VERSION,
         pid: process.pid,
@@ -88,6 +91,7 @@ export async function startDaemon(
         },
         policy: accessService.policy(),
         credentials: list,
+        ...(sandbox ? { sandbox } : {}),
       };
     };
 

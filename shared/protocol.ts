@@ -60,6 +60,29 @@ export interface CredentialStatus {
   mcp_server?: string;
 }
 
+/**
+ * The daemon's own view of its sandbox, read from the inside (`/proc/self`, access(2)), so `doctor`
+ * checks what is in effect rather than what a unit file asks for. `null` means "could not tell".
+ */
+export interface SandboxReport {
+  /** The service manager running this daemon as keyward's service, or null when started by hand. */
+  manager: 'systemd' | 'launchd' | null;
+  /** The daemon runs in a user namespace of its own (systemd `PrivateUsers=`). */
+  user_namespace: boolean | null;
+  /** `/usr` sits on a read-only mount (systemd `ProtectSystem=`). */
+  usr_read_only: boolean | null;
+  /** The daemon could write `$HOME` itself, outside keyward's directories (systemd `ProtectHome=`). */
+  home_writable: boolean | null;
+  /** The daemon can write `KEYWARD_HOME` (systemd `ReadWritePaths=`); it must. */
+  keyward_home_writable: boolean;
+  /** `/tmp` is not the `/tmp` PID 1 sees (systemd `PrivateTmp=`). */
+  tmp_private: boolean | null;
+  /** The no_new_privs bit is set (systemd `NoNewPrivileges=`). */
+  no_new_privs: boolean | null;
+  /** The core dump size limit (soft) is above zero (systemd `LimitCORE=`). */
+  core_dumps: boolean | null;
+}
+
 /** `GET /v1/status`. */
 export interface StatusResponse {
   version: string;
@@ -69,6 +92,8 @@ export interface StatusResponse {
   vault: { path: string; key_store: string; credentials: number; locked?: boolean };
   policy?: string;
   credentials: CredentialStatus[];
+  /** The daemon's sandbox as seen from inside (Linux; absent elsewhere and from older daemons). */
+  sandbox?: SandboxReport;
 }
 
 /** `POST /v1/credentials` for a static secret. */

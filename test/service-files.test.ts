@@ -124,8 +124,12 @@ describe('systemd units', () => {
     const content = service?.content ?? '';
     for (const [key, value] of [
       ['NoNewPrivileges', 'yes'],
+      // Without PrivateUsers= a user manager silently skips the three below (systemd-user-manager.test.ts).
+      ['PrivateUsers', 'yes'],
       ['PrivateTmp', 'yes'],
       ['ProtectSystem', 'strict'],
+      ['ProtectHome', 'read-only'],
+      ['LimitCORE', '0'],
       ['RestrictAddressFamilies', 'AF_UNIX AF_INET AF_INET6'],
       ['UMask', '0077'],
       ['Restart', 'on-failure'],

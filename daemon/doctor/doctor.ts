@@ -16,6 +16,7 @@ import { Vault } from '../vault/vault.js';
 import { type CheckResult, fail, ok, warn } from './check-result.js';
 import { clockCheck, type DoctorClock, type RecordedTime } from './clock-check.js';
 import { checkPrivatePath } from './file-checks.js';
+import { readUserNamespaceBlockers, sandboxCheck } from './sandbox-check.js';
 import { credentialChecks, keyStoreCheck, policyCheck } from './status-checks.js';
 
 /** What doctor depends on; tests pass their own. */
@@ -293,6 +294,8 @@ export async function runDoctorChecks(deps: DoctorDeps): Promise<DoctorReport> {
   }
 
   if (service) checks.push(serviceCheck(service));
+  const sandbox = live ? sandboxCheck(live.sandbox, service, readUserNamespaceBlockers()) : undefined;
+  if (sandbox) checks.push(sandbox);
   checks.push(await clockCheck(deps.clock, recordedTimes(credentials ?? [])));
   if (credentials) checks.push(...credentialChecks(credentials, { live: live !== undefined }));
   const policy = live ? policyCheck(live) : undefined;

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { EXIT } from '../../../shared/errors.js';
 import type { CredentialStatus, StatusResponse } from '../../../shared/protocol.js';
 import { VERSION } from '../../../shared/version.js';
+import { sandboxCheck } from '../../doctor/sandbox-check.js';
 import { CliError } from '../cli-error.js';
 import type { CliContext } from '../context.js';
 import { printData, relativeTime, say } from '../io.js';
@@ -119,6 +120,16 @@ export async function runStatus(opts: { json?: boolean }, ctx: CliContext): Prom
     `vault:  ${status.vault.path} (key store: ${status.vault.key_store}, ${status.vault.credentials} credentials${status.vault.locked ? ', LOCKED: run: keyward unlock' : ''})`,
   );
   if (status.policy) printData(ctx.io, `policy: ${status.policy}`);
+  // Only for the systemd service: the reasons are doctor's business, this is the one-line verdict.
+  const sandbox = sandboxCheck(status.sandbox, undefined, []);
+  if (sandbox) {
+    printData(
+      ctx.io,
+      sandbox.status === 'ok'
+        ? 'sandbox: in effect (systemd)'
+        : `sandbox: ${sandbox.message.split(';')[0]} (run: keyward doctor)`,
+    );
+  }
   printData(ctx.io, credentialTable(status.credentials));
   for (const hint of hints(status.credentials)) say(ctx.io, hint);
   return EXIT.OK;
