@@ -488,3 +488,22 @@ test('a row edited through a second connection while the vault is open is refuse
   });
   assert.equal(vault.removeCredential('svc'), true, 'a damaged credential can still be removed');
 });
+
+test('an edited manifest (a row version turned back) makes the rows it covers fail, not pass', async (t) => {
+  const { vault, paths } = await newFileVault(t);
+  vault.insertCredential({
+    name: 'a',
+    kind: 'api_key',
+    config: {},
+    secrets: { api_key: Secret.fromString('k') },
+  });
+  vault.updateCredential('a', { state: { note: 'v2' } });
+  vault.close();
+  const db = rawDb(paths.vault);
+  const row = db.prepare('SELECT versions FROM integrity').get() as { versions: string };
+  db.prepare('UPDATE integrity SET versions = ?').run(row.versions.replace(/:2\}/, ':1}'));
+  db.close();
+  const reopened = await Vault.open(paths);
+  t.after(() => reopened.close());
+  assert.throws(() => reopened.getCredential('a'), { code: 'VAULT_CORRUPT', message: /integrity manifest/ });
+});
