@@ -28,9 +28,19 @@ import { Vault } from './vault/vault.js';
 /** The clear vault setting holding the access policy. */
 export const POLICY_SETTING = 'policy';
 
-/** Reads the stored policy: `open` when none is set; an unreadable value fails closed to `strict`. */
+/**
+ * Reads the stored policy: `open` when none was ever set; a value that is unreadable, or whose row
+ * fails to authenticate (edited, rolled back or deleted offline), fails closed to `strict`.
+ */
 export function readPolicy(vault: Pick<Vault, 'getSetting'>, log?: Logger): AccessPolicy {
-  const stored = vault.getSetting(POLICY_SETTING);
+  let stored: string | undefined;
+  try {
+    stored = vault.getSetting(POLICY_SETTING);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.code === 'VAULT_CORRUPT')) throw error;
+    log?.error({ err: error }, 'the stored access policy failed to authenticate: using strict');
+    return 'strict';
+  }
   if (stored === undefined) return 'open';
   if ((ACCESS_POLICIES as readonly string[]).includes(stored)) return stored as AccessPolicy;
   log?.warn({ stored }, 'the stored access policy is not open or strict: using strict');
@@ -44,7 +54,7 @@ export class AccessService {
   readonly #clients: ClientRegistry;
   readonly #audit: AuditLog;
   readonly #log: Logger;
-  #policy: AccessPolicy;
+  #policy: AccessPolicy | undefined;
 
   constructor(deps: {
     vault: Vault;
@@ -58,11 +68,16 @@ export class AccessService {
     this.#clients = deps.clients;
     this.#audit = deps.audit;
     this.#log = deps.log;
-    this.#policy = readPolicy(deps.vault, deps.log);
   }
 
-  /** The access mode now in force; `AccessControl` asks on every request. */
+  /**
+   * The access mode now in force; `AccessControl` asks on every request. While a passphrase
+   * vault is locked the stored policy cannot be authenticated, so it is `strict` until unlock:
+   * an `open` written into the file offline must not open anything.
+   */
   policy(): AccessPolicy {
+    if (this.#vault.locked) return 'strict';
+    this.#policy ??= readPolicy(this.#vault, this.#log);
     return this.#policy;
   }
 

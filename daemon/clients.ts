@@ -2,30 +2,24 @@
  * The client registry (contract.md "Access control"): MCP servers registered with an allow list of
  * credentials and a `kwc_` token. The token is shown once; the vault keeps only its SHA-256, so a
  * copy of vault.db grants nothing. Tokens are 256 random bits, so an unkeyed hash is enough: there
- * is nothing to guess, and a keyed one would make a locked passphrase vault refuse every client.
+ * is nothing to guess. Each row (name, hash, allow list) carries the vault's row MAC: a client
+ * whose row was edited offline is refused with VAULT_CORRUPT, and while a passphrase vault is
+ * locked a client is answered VAULT_LOCKED (its row cannot be checked yet, and no token could be
+ * served anyway).
  */
 import crypto from 'node:crypto';
-import type Database from 'better-sqlite3';
 import { isValidName, NAME_RULE } from '../shared/names.js';
 import type { ClientEntry } from '../shared/protocol.js';
 import type { ClientDirectory } from './access.js';
 import { ApiError } from './api-error.js';
 import { Secret } from './secret.js';
-import { openWritable } from './vault/database.js';
+import type { ClientRowCheck, Vault } from './vault/vault.js';
 
 /** Prefix that lets secret scanners recognise a client token. */
 export const CLIENT_TOKEN_PREFIX = 'kwc_';
 
 /** How stale `last_used_at` may get before it is written back: a write per request would be waste. */
 const LAST_USED_WRITE_INTERVAL_MS = 60_000;
-
-interface ClientRow {
-  name: string;
-  token_hash: Buffer;
-  allow: string;
-  created_at: string;
-  last_used_at: string | null;
-}
 
 interface CachedClient {
   name: string;
@@ -36,6 +30,8 @@ interface CachedClient {
   /** What vault.db holds, and when it was last written (ms). */
   persistedLastUsedAt: string | null;
   lastWriteMs: number;
+  /** Why its row fails to authenticate ('locked': not checked yet); undefined when it verifies. */
+  problem: string | undefined;
 }
 
 /** Returns the SHA-256 of a token, the only form the vault keeps. */
@@ -54,8 +50,9 @@ function parseAllow(json: string): string[] {
   return [];
 }
 
-function toCached(row: ClientRow): CachedClient {
+function toCached({ row, problem }: ClientRowCheck): CachedClient {
   return {
+    problem,
     name: row.name,
     hash: Buffer.from(row.token_hash),
     allow: new Set(parseAllow(row.allow)),
@@ -77,26 +74,26 @@ function toEntry(client: CachedClient): ClientEntry {
 
 /** Registered clients, kept in vault.db and mirrored in memory so each request costs no query. */
 export class ClientRegistry implements ClientDirectory {
-  readonly #db: Database.Database;
-  #clients: CachedClient[];
+  readonly #vault: Vault;
+  #clients: CachedClient[] = [];
+  /** Whether the rows were read before the vault was unlocked, so they wait to be checked. */
+  #readLocked = false;
   #closed = false;
 
-  private constructor(db: Database.Database) {
-    this.#db = db;
-    this.#clients = (this.#db.prepare('SELECT * FROM clients ORDER BY name').all() as ClientRow[]).map(
-      toCached,
-    );
+  private constructor(vault: Vault) {
+    this.#vault = vault;
+    this.#load();
   }
 
-  /** Opens the registry in an existing, migrated vault.db (open the `Vault` first). */
-  static open(vaultFile: string): ClientRegistry {
-    const db = openWritable(vaultFile);
-    try {
-      return new ClientRegistry(db);
-    } catch (error) {
-      db.close();
-      throw error;
-    }
+  /** Opens the registry on an open vault (close it before the vault). */
+  static open(vault: Vault): ClientRegistry {
+    return new ClientRegistry(vault);
+  }
+
+  /** Reads (and checks, when the vault is unlocked) every client row. */
+  #load(): void {
+    this.#readLocked = this.#vault.locked;
+    this.#clients = this.#vault.readClientRows().map(toCached);
   }
 
   /**
@@ -123,10 +120,14 @@ export class ClientRegistry implements ClientDirectory {
     const hash = hashClientToken(token.bytes());
     const createdAt = new Date().toISOString();
     const unique = [...new Set(allow)].sort();
-    this.#db
-      .prepare('INSERT INTO clients (name, token_hash, allow, created_at) VALUES (?, ?, ?, ?)')
-      .run(name, hash, JSON.stringify(unique), createdAt);
+    this.#vault.insertClient({
+      name,
+      token_hash: hash,
+      allow: JSON.stringify(unique),
+      created_at: createdAt,
+    });
     const client: CachedClient = {
+      problem: undefined,
       name,
       hash,
       allow: new Set(unique),
@@ -148,10 +149,10 @@ export class ClientRegistry implements ClientDirectory {
   /** Revokes a client at once: its next request is UNAUTHENTICATED. NOT_FOUND when unknown. */
   remove(name: string): void {
     this.#assertOpen();
-    const changes = this.#db.prepare('DELETE FROM clients WHERE name = ?').run(name).changes;
+    const existed = this.#vault.deleteClient(name);
     const before = this.#clients.length;
     this.#clients = this.#clients.filter((c) => c.name !== name);
-    if (changes === 0 && before === this.#clients.length) {
+    if (!existed && before === this.#clients.length) {
       throw new ApiError('NOT_FOUND', `no client named "${name}": list them with: keyward client list`);
     }
   }
@@ -159,16 +160,27 @@ export class ClientRegistry implements ClientDirectory {
   /**
    * Returns the client a token belongs to, or undefined. Every registered hash is compared, in
    * constant time each and without stopping at a match, so timing says nothing about which
-   * client (or whether any) matched.
+   * client (or whether any) matched. A matching row that fails to authenticate is refused.
    */
   identify(token: string): { name: string; allow: ReadonlySet<string> } | undefined {
     if (this.#closed) return undefined;
+    if (this.#readLocked && !this.#vault.locked) this.#load();
     const hash = hashClientToken(token);
     let found: CachedClient | undefined;
     for (const client of this.#clients) {
       if (crypto.timingSafeEqual(client.hash, hash) && found === undefined) found = client;
     }
     if (found === undefined) return undefined;
+    if (found.problem === 'locked') {
+      throw new ApiError('VAULT_LOCKED', 'the vault is locked: run: keyward unlock');
+    }
+    if (found.problem !== undefined) {
+      throw new ApiError(
+        'VAULT_CORRUPT',
+        `the stored registration of client "${found.name}" failed to authenticate: ${found.problem}; ` +
+          `it is refused, other clients are unaffected: run: keyward client remove ${found.name}, then add it again`,
+      );
+    }
     this.#touch(found);
     return { name: found.name, allow: found.allow };
   }
@@ -180,7 +192,6 @@ export class ClientRegistry implements ClientDirectory {
       if (client.lastUsedAt !== client.persistedLastUsedAt) this.#writeLastUsed(client, Date.now());
     }
     this.#closed = true;
-    this.#db.close();
   }
 
   #touch(client: CachedClient): void {
@@ -190,9 +201,7 @@ export class ClientRegistry implements ClientDirectory {
   }
 
   #writeLastUsed(client: CachedClient, now: number): void {
-    this.#db
-      .prepare('UPDATE clients SET last_used_at = ? WHERE name = ?')
-      .run(client.lastUsedAt, client.name);
+    this.#vault.touchClient(client.name, client.lastUsedAt);
     client.persistedLastUsedAt = client.lastUsedAt;
     client.lastWriteMs = now;
   }

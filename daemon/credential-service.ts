@@ -36,6 +36,8 @@ export interface OAuthEngine {
   ): Promise<AuthorizationCodeLoginResponse | DeviceLoginResponse>;
   flowStatus(flowId: string): FlowResponse;
   revoke(name: string): Promise<boolean>;
+  /** Runs `fn` holding the credential's lock, which refreshes and logins hold while they run. */
+  exclusive<T>(name: string, fn: () => T | Promise<T>): Promise<T>;
   describe(
     record: CredentialRecord,
   ): Pick<
@@ -111,11 +113,21 @@ export class CredentialService {
     return this.describe(record);
   }
 
-  /** Deletes a credential, revoking OAuth tokens first when asked and possible. */
+  /**
+   * Deletes a credential, revoking OAuth tokens first when asked and possible. A credential whose
+   * row fails to authenticate is removed without a revocation: no request goes to an endpoint
+   * read from it. The deletion holds the credential's lock, so a refresh still running commits
+   * before it and never into a credential re-added under the same name (issue 12 item 9).
+   */
   async remove(name: string, revoke: boolean): Promise<RemoveCredentialResponse> {
-    const record = this.#require(name);
+    let record: CredentialRecord | undefined;
+    try {
+      record = this.#require(name);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === 'VAULT_CORRUPT')) throw error;
+    }
     let revoked = false;
-    if (record.kind === 'oauth' && revoke) {
+    if (record?.kind === 'oauth' && revoke) {
       try {
         revoked = await this.#oauth.revoke(name);
       } catch (err) {
@@ -124,7 +136,9 @@ export class CredentialService {
         this.#log.warn({ credential: name, err }, 'revocation failed; removing the credential anyway');
       }
     }
-    this.#vault.removeCredential(name);
+    const removed = await this.#oauth.exclusive(name, () => this.#vault.removeCredential(name));
+    if (!removed)
+      throw new ApiError('NOT_FOUND', `no credential named "${name}": list them with: keyward status`);
     this.#log.info({ credential: name, revoked }, 'credential removed');
     return { removed: true, revoked };
   }
@@ -156,6 +170,8 @@ export class CredentialService {
         `credential "${name}" is a static API key: there is nothing to log in to`,
       );
     }
+    // Locked, the record's endpoints cannot be authenticated yet: send nothing to them.
+    if (this.#vault.locked) throw new ApiError('VAULT_LOCKED', 'the vault is locked: run: keyward unlock');
     return this.#oauth.startLogin(name, flow, scope);
   }
 

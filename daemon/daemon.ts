@@ -9,7 +9,8 @@ import { VERSION } from '../shared/version.js';
 import { AccessControl } from './access.js';
 import { AccessService, auditEventOf } from './access-service.js';
 import { ensureAdminToken } from './admin-token.js';
-import { AuditLog } from './audit-log.js';
+import { ApiError } from './api-error.js';
+import { AuditLog, type ChainStore } from './audit-log.js';
 import { ClientRegistry } from './clients.js';
 import { CredentialService } from './credential-service.js';
 import { ensurePrivateDir } from './fs-safety.js';
@@ -41,6 +42,33 @@ async function openOrCreateVault(paths: KeywardPaths, log: Logger): Promise<Vaul
   return vault;
 }
 
+/** Says once that an upgraded vault's rows were sealed (authenticated) at this open. */
+function logSealing(vault: Vault, log: Logger): void {
+  if (vault.sealedOnOpen > 0) {
+    log.warn(
+      { rows: vault.sealedOnOpen },
+      'sealed the rows of a vault from an older keyward (schema 2) with MACs',
+    );
+    vault.sealedOnOpen = 0;
+  }
+}
+
+/** The audit chain's store: a chain record that fails to authenticate reads as none (the log says so). */
+function chainStore(vault: Vault, log: Logger): ChainStore {
+  return {
+    getSetting: (key) => {
+      try {
+        return vault.getSetting(key);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.code === 'VAULT_CORRUPT')) throw err;
+        log.error({ err }, 'the saved audit chain failed to authenticate: starting the audit log anew');
+        return undefined;
+      }
+    },
+    setSetting: (key, value) => vault.setSetting(key, value),
+  };
+}
+
 /** Starts the daemon and returns once it is serving. */
 export async function startDaemon(
   options: { paths?: KeywardPaths; log?: Logger } = {},
@@ -61,15 +89,20 @@ export async function startDaemon(
     // with its own sentence.
     const servicePassphrase = readServicePassphrase();
     const vault = await openOrCreateVault(paths, log);
+    logSealing(vault, log);
     const keyWarning = keyStoreWarning(vault.keyStore, paths);
     if (keyWarning) log.warn({ key_file: paths.keyFile }, keyWarning);
     const adminToken = ensureAdminToken(paths);
     const oauth = new OAuthService({ vault, log: log.child({ component: 'oauth' }) });
     const credentials = new CredentialService({ vault, oauth, log });
-    const audit = new AuditLog({ file: paths.auditLog, store: vault, onWarning: (m) => log.warn(m) });
+    const audit = new AuditLog({
+      file: paths.auditLog,
+      store: chainStore(vault, log),
+      onWarning: (m) => log.warn(m),
+    });
     // A passphrase vault gives the audit key once unlocked; entries wait in memory until then.
     if (!vault.locked) audit.start(vault.deriveKey('audit-log'));
-    const clients = ClientRegistry.open(paths.vault);
+    const clients = ClientRegistry.open(vault);
     const accessService = new AccessService({ vault, paths, clients, audit, log });
     const access = new AccessControl({ adminToken, clients, policy: () => accessService.policy() });
     log.info({ policy: accessService.policy() }, `access policy: ${accessService.policy()}`);
@@ -97,6 +130,7 @@ export async function startDaemon(
 
     const unlock = async (passphrase: Secret): Promise<void> => {
       await vault.unlock(passphrase);
+      logSealing(vault, log);
       audit.start(vault.deriveKey('audit-log'));
     };
     if (vault.locked && servicePassphrase) {

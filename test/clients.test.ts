@@ -15,7 +15,7 @@ import { makeTmpHome } from './helpers/tmp-home.js';
 async function openRegistry(t: TestContext) {
   const tmp = makeTmpHome(t);
   const vault = await Vault.create(tmp.paths, { keyStore: 'file' });
-  const registry = ClientRegistry.open(tmp.paths.vault);
+  const registry = ClientRegistry.open(vault);
   t.after(() => {
     registry.close();
     vault.close();
@@ -86,7 +86,7 @@ test('clients, allow lists and last-used times survive a restart; revoked ones d
   const tmp = makeTmpHome(t);
   const vault = await Vault.create(tmp.paths, { keyStore: 'file' });
   t.after(() => vault.close());
-  const first = ClientRegistry.open(tmp.paths.vault);
+  const first = ClientRegistry.open(vault);
   const kept = first.add('kept', ['a', 'b']).token.reveal();
   const gone = first.add('gone', ['a']).token.reveal();
   const before = Date.now();
@@ -94,7 +94,7 @@ test('clients, allow lists and last-used times survive a restart; revoked ones d
   first.remove('gone');
   first.close();
 
-  const second = ClientRegistry.open(tmp.paths.vault);
+  const second = ClientRegistry.open(vault);
   t.after(() => second.close());
   const list = second.list();
   assert.deepEqual(

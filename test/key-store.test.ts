@@ -141,9 +141,12 @@ test('passphrase store: created unlocked, reopens locked, refuses a wrong passph
     lockedError,
   );
   await assert.rejects(locked.rewrap({ keyStore: 'file' }), lockedError);
-  // Registering a credential without secrets needs no key.
-  locked.insertCredential({ name: 'no-secret', kind: 'oauth', config: {}, secrets: {} });
-  locked.removeCredential('no-secret');
+  // Even a credential without secrets needs the key now: its row's MAC does (issue 12 item 1).
+  assert.throws(
+    () => locked.insertCredential({ name: 'no-secret', kind: 'oauth', config: {}, secrets: {} }),
+    lockedError,
+  );
+  assert.throws(() => locked.setSetting('policy', 'open'), lockedError);
 
   // vault.db and its WAL (where any write would land first), byte for byte.
   const snapshot = () =>

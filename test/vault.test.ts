@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { FsSafetyError } from '../daemon/fs-safety.js';
 import { Secret } from '../daemon/secret.js';
+import { AUTHENTICATED_COLUMNS, UNAUTHENTICATED_COLUMNS } from '../daemon/vault/integrity.js';
 import { isKeychainAvailable } from '../daemon/vault/key-stores/index.js';
 import { Vault } from '../daemon/vault/vault.js';
 import { makeTmpHome } from './helpers/tmp-home.js';
@@ -450,4 +451,59 @@ test('open explains an empty vault file and a vault whose key is missing or fore
 
   const reopened = await Vault.open(paths);
   reopened.close();
+});
+
+test('every column of a sealed table is MACd or listed as left out on purpose', async (t) => {
+  const { vault } = await newFileVault(t);
+  const db = rawDb(vault.path);
+  t.after(() => db.close());
+  for (const table of ['credentials', 'clients', 'kv'] as const) {
+    const columns = (
+      db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as Array<{ name: string }>
+    )
+      .map((c) => c.name)
+      .sort();
+    const listed = [...AUTHENTICATED_COLUMNS[table], ...UNAUTHENTICATED_COLUMNS[table]].sort();
+    assert.deepEqual(columns, listed, `a new column of ${table} must be authenticated or said not to be`);
+  }
+});
+
+test('a row edited through a second connection while the vault is open is refused, not resealed', async (t) => {
+  const { vault } = await newFileVault(t);
+  vault.insertCredential({
+    name: 'svc',
+    kind: 'oauth',
+    config: { token_endpoint: 'https://as.example/token' },
+    secrets: { refresh_token: Secret.fromString('rt') },
+  });
+  const db = rawDb(vault.path);
+  t.after(() => db.close());
+  db.prepare(`UPDATE credentials SET config = '{"token_endpoint":"https://evil.example/token"}'`).run();
+  // A write through the vault re-reads the row: merging into it would seal the edit.
+  assert.throws(() => vault.updateCredential('svc', { state: { state: 'ready' } }), {
+    code: 'VAULT_CORRUPT',
+  });
+  assert.throws(() => vault.readSecret(vault.getCredential('svc') as never, 'refresh_token'), {
+    code: 'VAULT_CORRUPT',
+  });
+  assert.equal(vault.removeCredential('svc'), true, 'a damaged credential can still be removed');
+});
+
+test('an edited manifest (a row version turned back) makes the rows it covers fail, not pass', async (t) => {
+  const { vault, paths } = await newFileVault(t);
+  vault.insertCredential({
+    name: 'a',
+    kind: 'api_key',
+    config: {},
+    secrets: { api_key: Secret.fromString('k') },
+  });
+  vault.updateCredential('a', { state: { note: 'v2' } });
+  vault.close();
+  const db = rawDb(paths.vault);
+  const row = db.prepare('SELECT versions FROM integrity').get() as { versions: string };
+  db.prepare('UPDATE integrity SET versions = ?').run(row.versions.replace(/:2\}/, ':1}'));
+  db.close();
+  const reopened = await Vault.open(paths);
+  t.after(() => reopened.close());
+  assert.throws(() => reopened.getCredential('a'), { code: 'VAULT_CORRUPT', message: /integrity manifest/ });
 });

@@ -266,6 +266,11 @@ export class OAuthService {
     });
   }
 
+  /** Runs `fn` holding the credential's lock (as refreshes, logins and revocation do). */
+  exclusive<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
+    return this.#locks.runExclusive(name, fn);
+  }
+
   /** Describes a credential for the status object, from its clear metadata alone. */
   describe(
     record: CredentialRecord,

@@ -23,9 +23,16 @@ export interface Sealed {
   ciphertext: Buffer;
 }
 
+/**
+ * The associated-data layouts of secret fields: `v1` before the clear columns were authenticated
+ * (schema 2), `v2` since. Sealing a vault's rows reseals every secret from v1 to v2, so a secret
+ * that already opens only as v2 proves the vault was sealed before (see Vault, "seal").
+ */
+export type SecretAdLayout = 'v1' | 'v2';
+
 /** Returns the associated data for a secret field of a credential: its exact place in the vault. */
-export function secretAd(credentialId: number, field: string): Buffer {
-  return Buffer.from(`keyward/${SEAL_VERSION}/secret/${credentialId}/${field}`, 'utf8');
+export function secretAd(credentialId: number, field: string, layout: SecretAdLayout = 'v2'): Buffer {
+  return Buffer.from(`keyward/${layout}/secret/${credentialId}/${field}`, 'utf8');
 }
 
 /** Returns the associated data for the wrapped data key. */

@@ -74,6 +74,28 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description: 'authenticated clear columns: a version and a MAC per row, and the MACd manifest',
+    up(db) {
+      // The MACs need the data key, which a passphrase vault does not have yet when it is
+      // migrated: rows stay unsealed (mac NULL) until the first open with the key seals them
+      // all once (Vault, "seal"), and writing the `integrity` row records that it happened.
+      db.exec(`
+        ALTER TABLE credentials ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE credentials ADD COLUMN mac BLOB;
+        ALTER TABLE clients ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE clients ADD COLUMN mac BLOB;
+        ALTER TABLE kv ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE kv ADD COLUMN mac BLOB;
+        CREATE TABLE integrity (
+          id INTEGER PRIMARY KEY CHECK (id = 1),
+          versions TEXT NOT NULL,
+          mac BLOB NOT NULL
+        ) STRICT;
+      `);
+    },
+  },
 ];
 
 /** The schema version this build writes. */

@@ -1,7 +1,9 @@
 /**
  * The vault (architecture.md "Vault"): credentials in SQLite, every secret field sealed with
  * XChaCha20-Poly1305 under a data key (DEK) that is itself stored only wrapped by a key-encryption
- * key (KEK) from a key store. Names, kinds, config and lifecycle state stay in clear by design.
+ * key (KEK) from a key store. Names, kinds, config and lifecycle state stay in clear by design,
+ * but every clear row the daemon acts on carries a MAC under a subkey of the data key, checked as
+ * it is read (row-integrity.ts): a row edited, swapped or rolled back offline is VAULT_CORRUPT.
  */
 import fs from 'node:fs';
 import type Database from 'better-sqlite3';
@@ -13,6 +15,7 @@ import { checkPrivateDir, checkPrivateFile, ensurePrivateDir, writePrivateFile }
 import { Secret } from '../secret.js';
 import { dekAd, deriveSubkey, open, randomKey, type Sealed, seal, secretAd, wipe } from './crypto.js';
 import { openReadOnly, openWritable, sidecars, tightenSidecars } from './database.js';
+import { MAC_KEY_PURPOSE, type SealedTable } from './integrity.js';
 import { currentOf, readKeyRow, unwrapDek, writeKeyRow } from './key-record.js';
 import { type KeyStoreKind, keyStoreFor, resolveKeyStoreKind } from './key-stores/index.js';
 import { assertKnownSchema, migrate } from './migrations.js';
@@ -27,9 +30,16 @@ import {
   parseObject,
   toRecord,
 } from './records.js';
+import { type Row, RowIntegrity } from './row-integrity.js';
 
 export type { KeyStoreKind } from './key-stores/index.js';
 export type { CredentialRecord } from './records.js';
+
+/** A client row as the vault keeps it, and why it fails to authenticate ('locked': not checked yet). */
+export interface ClientRowCheck {
+  row: { name: string; token_hash: Buffer; allow: string; created_at: string; last_used_at: string | null };
+  problem: string | undefined;
+}
 
 /** What `rewrap` left behind: a sentence naming old key material it could not remove, or null. */
 export interface RewrapResult {
@@ -53,6 +63,7 @@ export class Vault {
    * of credentials, so an entry is dropped on each write to it and is otherwise current.
    */
   readonly #records = new Map<string, CredentialRecord>();
+  readonly #integrity: RowIntegrity;
   #keyStore: KeyStoreKind;
   #dek: Buffer | undefined;
   #closed = false;
@@ -67,8 +78,16 @@ export class Vault {
     this.#paths = paths;
     this.#db = db;
     this.#keyStore = keyStore;
+    this.#integrity = new RowIntegrity(db);
     this.#dek = dek;
+    if (dek !== undefined) this.#keyArrived(dek);
   }
+
+  /**
+   * How many rows the first open with the data key sealed (a vault upgraded from schema 2), so
+   * the daemon can say so once; 0 otherwise.
+   */
+  sealedOnOpen = 0;
 
   /** Tells whether a vault file exists at the home's vault path (even a damaged one). */
   static exists(paths: KeywardPaths): boolean {
@@ -163,6 +182,7 @@ export class Vault {
           );
         }
         vault.#dek = dek;
+        vault.#keyArrived(dek);
       }
       return vault;
     } catch (error) {
@@ -224,15 +244,37 @@ export class Vault {
       return;
     }
     this.#dek = dek;
+    this.#keyArrived(dek);
   }
 
-  /** Lists every credential, by name. */
+  /**
+   * Lists every credential, by name. A row that fails to authenticate is listed under the name it
+   * shows, in state `error` with a VAULT_CORRUPT last error, and none of its configuration.
+   */
   listCredentials(): CredentialRecord[] {
     this.#assertOpen();
-    return listRows(this.#db);
+    if (!this.#integrity.ready) return listRows(this.#db);
+    const rows = this.#statement('SELECT * FROM credentials ORDER BY name').all() as CredentialRow[];
+    return rows.map((row) => {
+      const problem = this.#integrity.check('credentials', row as unknown as Row);
+      if (problem === undefined) return toRecord(row);
+      const error = corruptRow(row.name, problem);
+      return {
+        ...toRecord({ ...row, config: '{}', state: '{}' }),
+        kind: row.kind === 'oauth' ? 'oauth' : 'api_key',
+        state: {
+          state: 'error',
+          last_error: { code: error.code, message: error.message, at: new Date().toISOString() },
+        },
+      };
+    });
   }
 
-  /** Returns one credential's record, or undefined. */
+  /**
+   * Returns one credential's record, or undefined. VAULT_CORRUPT when its row fails to
+   * authenticate. While a passphrase vault is locked the row cannot be checked yet: it is
+   * returned for display, and everything that acts on it needs the key first.
+   */
   getCredential(name: string): CredentialRecord | undefined {
     this.#assertOpen();
     const cached = this.#records.get(name);
@@ -241,7 +283,9 @@ export class Vault {
       | CredentialRow
       | undefined;
     if (row === undefined) return undefined;
-    // Frozen, because every caller shares it until the next write replaces it.
+    this.#assertAuthentic('credentials', row);
+    // Verified once, then served from memory until the next write through this vault replaces
+    // it: the token path costs no MAC. Frozen, because every caller shares it.
     const record = toRecord(row);
     Object.freeze(record.config);
     Object.freeze(record.state);
@@ -270,32 +314,32 @@ export class Vault {
     }
     const secrets = Object.entries(input.secrets);
     for (const [field] of secrets) assertField(field);
-    if (secrets.length > 0) this.#requireDek();
+    // Even without secrets: the row's MAC needs the data key.
+    this.#requireDek();
     const now = new Date().toISOString();
-    return this.#db
-      .transaction(() => {
-        let id: number;
-        try {
-          const result = this.#statement(
-            `INSERT INTO credentials (name, kind, config, state, created_at, updated_at)
+    return this.#write(() => {
+      let id: number;
+      try {
+        const result = this.#statement(
+          `INSERT INTO credentials (name, kind, config, state, created_at, updated_at)
                VALUES (?, ?, ?, ?, ?, ?)`,
-          ).run(
-            input.name,
-            input.kind,
-            JSON.stringify(input.config),
-            JSON.stringify(input.state ?? {}),
-            now,
-            now,
-          );
-          id = Number(result.lastInsertRowid);
-        } catch (error) {
-          if (isUniqueViolation(error)) throw alreadyExists(input.name);
-          throw error;
-        }
-        for (const [field, secret] of secrets) this.#writeSecret(id, field, secret);
-        return this.#recordById(id);
-      })
-      .immediate();
+        ).run(
+          input.name,
+          input.kind,
+          JSON.stringify(input.config),
+          JSON.stringify(input.state ?? {}),
+          now,
+          now,
+        );
+        id = Number(result.lastInsertRowid);
+      } catch (error) {
+        if (isUniqueViolation(error)) throw alreadyExists(input.name);
+        throw error;
+      }
+      this.#integrity.seal('credentials', id);
+      for (const [field, secret] of secrets) this.#writeSecret(id, field, secret);
+      return this.#recordById(id);
+    });
   }
 
   /**
@@ -314,32 +358,33 @@ export class Vault {
     this.#assertOpen();
     const secrets = Object.entries(patch.secrets ?? {});
     for (const [field] of secrets) assertField(field);
-    if (secrets.some(([, secret]) => secret !== null)) this.#requireDek();
+    this.#requireDek();
     this.#records.delete(name);
-    return this.#db
-      .transaction(() => {
-        const row = this.#statement('SELECT * FROM credentials WHERE name = ?').get(name) as
-          | CredentialRow
-          | undefined;
-        if (row === undefined) throw notFound(name);
-        const config = { ...parseObject(row.config), ...patch.config };
-        const state = { ...parseObject(row.state), ...patch.state };
-        this.#statement('UPDATE credentials SET config = ?, state = ?, updated_at = ? WHERE id = ?').run(
-          JSON.stringify(config),
-          JSON.stringify(state),
-          new Date().toISOString(),
-          row.id,
-        );
-        for (const [field, secret] of secrets) {
-          if (secret === null) {
-            this.#statement('DELETE FROM secrets WHERE credential_id = ? AND field = ?').run(row.id, field);
-          } else {
-            this.#writeSecret(row.id, field, secret);
-          }
+    return this.#write(() => {
+      const row = this.#statement('SELECT * FROM credentials WHERE name = ?').get(name) as
+        | CredentialRow
+        | undefined;
+      if (row === undefined) throw notFound(name);
+      // Checked before the merge: resealing an edited row would launder the edit.
+      this.#assertAuthentic('credentials', row);
+      const config = { ...parseObject(row.config), ...patch.config };
+      const state = { ...parseObject(row.state), ...patch.state };
+      this.#statement('UPDATE credentials SET config = ?, state = ?, updated_at = ? WHERE id = ?').run(
+        JSON.stringify(config),
+        JSON.stringify(state),
+        new Date().toISOString(),
+        row.id,
+      );
+      this.#integrity.seal('credentials', row.id);
+      for (const [field, secret] of secrets) {
+        if (secret === null) {
+          this.#statement('DELETE FROM secrets WHERE credential_id = ? AND field = ?').run(row.id, field);
+        } else {
+          this.#writeSecret(row.id, field, secret);
         }
-        return this.#recordById(row.id);
-      })
-      .immediate();
+      }
+      return this.#recordById(row.id);
+    });
   }
 
   /**
@@ -365,28 +410,101 @@ export class Vault {
     return Secret.fromBytes(plaintext, true);
   }
 
-  /** Deletes a credential and its secrets; tells whether it existed. */
+  /**
+   * Deletes a credential and its secrets, whether or not its row authenticates (so a damaged one
+   * can be removed); tells whether it existed. Works while locked: nothing is served from a row
+   * that is gone.
+   */
   removeCredential(name: string): boolean {
     this.#assertOpen();
     this.#records.delete(name);
-    return this.#statement('DELETE FROM credentials WHERE name = ?').run(name).changes > 0;
+    return this.#write(() => {
+      const row = this.#statement('SELECT id FROM credentials WHERE name = ?').get(name) as
+        | { id: number }
+        | undefined;
+      if (row === undefined) return false;
+      this.#statement('DELETE FROM credentials WHERE id = ?').run(row.id);
+      this.#integrity.forget('credentials', row.id);
+      return true;
+    });
   }
 
-  /** Reads a clear setting (policy and the like). */
+  /**
+   * Reads a clear setting (policy and the like). VAULT_LOCKED while locked (it cannot be checked);
+   * VAULT_CORRUPT when its row fails to authenticate or was deleted behind the daemon's back.
+   */
   getSetting(key: string): string | undefined {
     this.#assertOpen();
-    const row = this.#statement('SELECT value FROM kv WHERE key = ?').get(key) as
-      | { value: string }
+    this.#requireDek();
+    const row = this.#statement('SELECT * FROM kv WHERE key = ?').get(key) as
+      | { key: string; value: string }
       | undefined;
-    return row?.value;
+    if (row === undefined) {
+      if (this.#integrity.expects('kv', key)) throw corruptSetting(key, 'its row was deleted');
+      return undefined;
+    }
+    const problem = this.#integrity.check('kv', row);
+    if (problem !== undefined) throw corruptSetting(key, problem);
+    return row.value;
   }
 
-  /** Writes a clear setting. Never store a secret here: settings are not encrypted. */
+  /** Writes a clear setting (authenticated, not encrypted: never store a secret here). */
   setSetting(key: string, value: string): void {
     this.#assertOpen();
-    this.#statement(
-      'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-    ).run(key, value);
+    this.#requireDek();
+    this.#write(() => {
+      this.#statement(
+        'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ).run(key, value);
+      this.#integrity.seal('kv', key);
+    });
+  }
+
+  /**
+   * Reads every client row, each with why it fails to authenticate: undefined when it verifies,
+   * 'locked' while a passphrase vault is locked and rows cannot be checked yet.
+   */
+  readClientRows(): ClientRowCheck[] {
+    this.#assertOpen();
+    const rows = this.#statement('SELECT * FROM clients ORDER BY name').all() as Array<
+      ClientRowCheck['row'] & Row
+    >;
+    return rows.map((row) => ({
+      row,
+      problem: this.#integrity.ready ? this.#integrity.check('clients', row) : 'locked',
+    }));
+  }
+
+  /** Inserts a client row, sealed (VAULT_LOCKED while locked: its MAC needs the data key). */
+  insertClient(row: { name: string; token_hash: Buffer; allow: string; created_at: string }): void {
+    this.#assertOpen();
+    this.#requireDek();
+    this.#write(() => {
+      const result = this.#statement(
+        'INSERT INTO clients (name, token_hash, allow, created_at) VALUES (?, ?, ?, ?)',
+      ).run(row.name, row.token_hash, row.allow, row.created_at);
+      this.#integrity.seal('clients', Number(result.lastInsertRowid));
+    });
+  }
+
+  /** Deletes a client row; tells whether it existed. Works while locked (revocation must). */
+  deleteClient(name: string): boolean {
+    this.#assertOpen();
+    return this.#write(() => {
+      const row = this.#statement('SELECT id FROM clients WHERE name = ?').get(name) as
+        | { id: number }
+        | undefined;
+      if (row === undefined) return false;
+      this.#statement('DELETE FROM clients WHERE id = ?').run(row.id);
+      this.#integrity.forget('clients', row.id);
+      return true;
+    });
+  }
+
+  /** Records when a client was last seen (display only, outside its MAC). */
+  touchClient(name: string, lastUsedAt: string | null): void {
+    this.#assertOpen();
+    this.#statement('UPDATE clients SET last_used_at = ? WHERE name = ?').run(lastUsedAt, name);
   }
 
   /** Derives a 32-byte subkey of the data key for another use (e.g. the audit log's MAC). */
@@ -462,8 +580,32 @@ export class Vault {
     this.#closed = true;
     wipe(this.#dek);
     this.#dek = undefined;
+    this.#integrity.close();
     this.#records.clear();
     this.#db.close();
+  }
+
+  /** Starts checking rows once the data key is known; records read before are checked again. */
+  #keyArrived(dek: Buffer): void {
+    this.#records.clear();
+    this.sealedOnOpen = this.#integrity.start(deriveSubkey(dek, MAC_KEY_PURPOSE), dek);
+  }
+
+  /** Throws VAULT_CORRUPT when a row fails to authenticate (unchecked while locked). */
+  #assertAuthentic(table: SealedTable, row: CredentialRow): void {
+    if (!this.#integrity.ready) return;
+    const problem = this.#integrity.check(table, row as unknown as Row);
+    if (problem !== undefined) throw corruptRow(row.name, problem);
+  }
+
+  /** Runs a write transaction; on failure the in-memory manifest is reloaded from the file. */
+  #write<T>(fn: () => T): T {
+    try {
+      return this.#db.transaction(fn).immediate();
+    } catch (error) {
+      this.#integrity.reload();
+      throw error;
+    }
   }
 
   #assertOpen(): void {
@@ -488,4 +630,21 @@ export class Vault {
     const row = this.#statement('SELECT * FROM credentials WHERE id = ?').get(id) as CredentialRow;
     return toRecord(row);
   }
+}
+
+/** The error for a credential row that fails to authenticate. */
+function corruptRow(name: string, problem: string): ApiError {
+  return new ApiError(
+    'VAULT_CORRUPT',
+    `the stored record of credential "${name}" failed to authenticate: ${problem}; nothing is served from it ` +
+      `and no request is sent for it, other credentials are unaffected: run: keyward remove ${name}, then add it again`,
+  );
+}
+
+/** The error for a setting row that fails to authenticate. */
+function corruptSetting(key: string, problem: string): ApiError {
+  return new ApiError(
+    'VAULT_CORRUPT',
+    `the stored setting "${key}" failed to authenticate: ${problem}; set it again (for the policy: keyward policy set ...)`,
+  );
 }
