@@ -1,0 +1,87 @@
+/**
+ * `npm run compare:mcp-remote`: keyward's stdio proxy and mcp-remote 0.15.1 side by side, under
+ * the same load against the same kind of server (see proxy-load.ts), printed as a markdown table.
+ *
+ * Options: `--hosts N` (3), `--expiries N` (2), `--ttl SECONDS` (5), `--interval MS` (250),
+ * `--tool keyward|mcp-remote` (both), `--json` (the raw results instead of the table).
+ */
+import { parseArgs } from 'node:util';
+import { type LoadResult, measure, type ProxyTool } from './proxy-load.js';
+import { table } from './report.js';
+
+/** Renders the results as the README's table. */
+export function comparisonTable(results: LoadResult[]): string {
+  const rows = results.map((r) => [
+    r.tool === 'keyward' ? '`keyward proxy`' : '`mcp-remote` 0.15.1',
+    `${r.calls - r.failedCalls} of ${r.calls}`,
+    `${r.refreshes} (${formatRate(r.refreshesPerExpiry)} per expiry)`,
+    String(r.grantErrors.length),
+    r.tokensInClearOnDisk === 0
+      ? 'none'
+      : `${r.tokensInClearOnDisk} tokens in ${r.filesWithTokens.map((f) => `\`${f}\``).join(', ')}`,
+    String(r.tokensOnStderr),
+    `${r.removal}: ${r.removalRevokes ? 'revoked' : 'refresh token still accepted'} (${r.afterRemoval})`,
+  ]);
+  return table(
+    [
+      'proxy',
+      'tool calls served',
+      'refreshes at the server',
+      '`grant.error`',
+      'tokens in clear on disk',
+      'tokens on stderr',
+      'removal',
+    ],
+    rows,
+  );
+}
+
+/** Formats a per-expiry rate without trailing zeros. */
+function formatRate(rate: number): string {
+  return Number.isInteger(rate) ? String(rate) : rate.toFixed(1);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      hosts: { type: 'string', default: '3' },
+      expiries: { type: 'string', default: '2' },
+      ttl: { type: 'string', default: '5' },
+      interval: { type: 'string', default: '250' },
+      tool: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const options = {
+    hosts: Number(values.hosts),
+    expiries: Number(values.expiries),
+    ttlSeconds: Number(values.ttl),
+    intervalMs: Number(values.interval),
+  };
+  const tools: ProxyTool[] =
+    values.tool === undefined ? ['keyward', 'mcp-remote'] : [values.tool as ProxyTool];
+  const results: LoadResult[] = [];
+  for (const tool of tools) {
+    process.stderr.write(`measuring ${tool}...\n`);
+    results.push(await measure(tool, options));
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(
+    `${options.hosts} host processes, one proxy each, calling a tool every ${options.intervalMs} ms for ` +
+      `${options.expiries} expiries of ${options.ttlSeconds} s access tokens (oidc-provider, rotation with reuse detection):\n\n`,
+  );
+  process.stdout.write(`${comparisonTable(results)}\n`);
+  for (const r of results) {
+    if (r.failures.length > 0 || r.grantErrors.length > 0) {
+      process.stdout.write(`\n${r.tool}: ${[...r.failures, ...new Set(r.grantErrors)].join('; ')}\n`);
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
