@@ -68,6 +68,8 @@ export function describeStatic(record: CredentialRecord): CredentialStatus {
     expires_at: str(state.expires_at),
     last_refresh_at: str(state.last_refresh_at),
     last_error: (state.last_error as CredentialStatus['last_error']) ?? null,
+    // `keyward proxy <name>` finds the server here; clear, public metadata (no secret).
+    ...(typeof config.mcp_server === 'string' ? { mcp_server: config.mcp_server } : {}),
   };
 }
 

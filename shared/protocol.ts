@@ -56,6 +56,8 @@ export interface CredentialStatus {
   expires_at: string | null;
   last_refresh_at: string | null;
   last_error: LastError | null;
+  /** The remote MCP server an `add --mcp-server` credential is for (its canonical URI); absent otherwise. */
+  mcp_server?: string;
 }
 
 /** `GET /v1/status`. */

@@ -17,6 +17,7 @@ import { registerExec } from './commands/exec.js';
 import { registerInit } from './commands/init.js';
 import { registerLogin } from './commands/login.js';
 import { registerPolicy } from './commands/policy.js';
+import { registerProxy } from './commands/proxy.js';
 import { registerRemove } from './commands/remove.js';
 import { registerRotateKey } from './commands/rotate-key.js';
 import { registerService } from './commands/service.js';
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerRotateKey(program, context);
   registerExec(program, context);
   registerConnect(program, context);
+  registerProxy(program, context);
   // Commands inherit the program's error handling and output.
   for (const command of program.commands) {
     command.exitOverride();
