@@ -56,6 +56,8 @@ const oauthBody = {
     device_authorization_url: URL_STRING,
     revocation_url: URL_STRING,
     mcp_server: URL_STRING,
+    redirect_port: { type: 'integer', minimum: 1024, maximum: 65535 },
+    no_resource: { type: 'boolean' },
   },
 } as const;
 

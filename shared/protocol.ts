@@ -95,6 +95,10 @@ export interface AddOAuthRequest {
   device_authorization_url?: string;
   revocation_url?: string;
   mcp_server?: string;
+  /** The loopback redirect port to register (dynamic registration) or that was registered (`--redirect-port`). */
+  redirect_port?: number;
+  /** Leave RFC 8707 `resource` out of authorization and token requests (`--no-resource`; Entra ID v2). */
+  no_resource?: boolean;
 }
 
 /** `POST /v1/credentials`. */

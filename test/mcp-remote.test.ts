@@ -120,7 +120,8 @@ describe('remote MCP server behind oidc-provider', () => {
     const entry = JSON.parse(add.stdout);
     assert.equal(entry.issuer, as.issuer);
     assert.equal(entry.state, 'needs_login');
-    assert.equal(entry.scope, 'api:read');
+    // oidc-provider lists offline_access: asked for, or it would issue no refresh token by default.
+    assert.equal(entry.scope, 'api:read offline_access');
 
     const first = await loginHeadless(home, as, 'remote');
     assert.equal(first.code, 0, first.stderr);
@@ -128,15 +129,16 @@ describe('remote MCP server behind oidc-provider', () => {
     assert.equal(url.searchParams.get('resource'), mcp.url);
     assert.equal(url.searchParams.get('code_challenge_method'), 'S256');
     assert.match(url.searchParams.get('redirect_uri') ?? '', /^http:\/\/127\.0\.0\.1:\d+\/callback$/);
+    assert.equal(url.searchParams.get('prompt'), 'consent');
     const clientId = url.searchParams.get('client_id');
     assert.ok(clientId !== null && !Object.values(as.clients).some((c) => c.client_id === clientId));
 
-    // A second login reuses the registration on another ephemeral port (RFC 8252 §7.3).
+    // A second login reuses the registration and its registered redirect port.
     const second = await loginHeadless(home, as, 'remote');
     assert.equal(second.code, 0, second.stderr);
     const again = new URL(second.url ?? '');
     assert.equal(again.searchParams.get('client_id'), clientId);
-    assert.notEqual(again.searchParams.get('redirect_uri'), url.searchParams.get('redirect_uri'));
+    assert.equal(again.searchParams.get('redirect_uri'), url.searchParams.get('redirect_uri'));
   });
 
   test('an SDK client using keywardFetch lists the tools and calls one', async () => {

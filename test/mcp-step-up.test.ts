@@ -68,10 +68,11 @@ describe('step-up after 403 insufficient_scope', () => {
   test('keywardFetch names the step-up login; that login widens the grant and the scope is kept', async () => {
     const add = await runCli(home, ['add', 'notes', '--mcp-server', mcp.url, '--json']);
     assert.equal(add.code, 0, add.stderr);
-    assert.equal(JSON.parse(add.stdout).scope, 'api:read');
+    // oidc-provider lists offline_access, so keyward asks for it (a refresh token) on top.
+    assert.equal(JSON.parse(add.stdout).scope, 'api:read offline_access');
     const first = await loginHeadless(home, as, 'notes');
     assert.equal(first.code, 0, first.stderr);
-    assert.equal(new URL(first.url ?? '').searchParams.get('scope'), 'api:read');
+    assert.equal(new URL(first.url ?? '').searchParams.get('scope'), 'api:read offline_access');
 
     const client = new Client({ name: 'test-host', version: '1.0.0' });
     await client.connect(
@@ -102,10 +103,10 @@ describe('step-up after 403 insufficient_scope', () => {
       // A step-up the user refuses leaves the credential's scope as it was.
       const denied = await loginHeadless(home, as, 'notes', { args: ['--scope', 'api:write'], deny: true });
       assert.equal(denied.code, 5, denied.stderr);
-      assert.equal(new URL(denied.url ?? '').searchParams.get('scope'), 'api:read api:write');
+      assert.equal(new URL(denied.url ?? '').searchParams.get('scope'), 'api:read offline_access api:write');
       const plain = await loginHeadless(home, as, 'notes');
       assert.equal(plain.code, 0, plain.stderr);
-      assert.equal(new URL(plain.url ?? '').searchParams.get('scope'), 'api:read');
+      assert.equal(new URL(plain.url ?? '').searchParams.get('scope'), 'api:read offline_access');
 
       // The login the message names.
       const wanted = /--scope "([^"]+)"$/.exec(refused.message)?.[1];
@@ -113,7 +114,7 @@ describe('step-up after 403 insufficient_scope', () => {
       const up = await loginHeadless(home, as, 'notes', { args: ['--scope', wanted] });
       assert.equal(up.code, 0, up.stderr);
       const upUrl = new URL(up.url ?? '');
-      assert.equal(upUrl.searchParams.get('scope'), 'api:read api:write');
+      assert.equal(upUrl.searchParams.get('scope'), 'api:read offline_access api:write');
       assert.equal(upUrl.searchParams.get('resource'), mcp.url);
 
       // The same connection now gets through, with a token that carries both scopes.
@@ -130,7 +131,7 @@ describe('step-up after 403 insufficient_scope', () => {
       // The wider scope is the credential's own now: a plain login asks for it again.
       const later = await loginHeadless(home, as, 'notes');
       assert.equal(later.code, 0, later.stderr);
-      assert.equal(new URL(later.url ?? '').searchParams.get('scope'), 'api:read api:write');
+      assert.equal(new URL(later.url ?? '').searchParams.get('scope'), 'api:read offline_access api:write');
       assert.deepEqual(as.events.grantErrors, []);
     } finally {
       await client.close();
@@ -201,7 +202,7 @@ describe('step-up after 403 insufficient_scope', () => {
     await provider.waitForAuthorization();
     await Promise.all(walks);
     assert.equal(shown.length, 1);
-    assert.equal(shown[0]?.searchParams.get('scope'), 'api:read');
+    assert.equal(shown[0]?.searchParams.get('scope'), 'api:read offline_access');
 
     const sdkTransport = transport();
     const client = new Client({ name: 'provider-host', version: '1.0.0' });
@@ -213,7 +214,7 @@ describe('step-up after 403 insufficient_scope', () => {
       const refreshes = refreshCount(as);
       await assert.rejects(call(client, 'write-note'), UnauthorizedError);
       assert.equal(shown.length, 2);
-      assert.equal(shown[1]?.searchParams.get('scope'), 'api:read api:write');
+      assert.equal(shown[1]?.searchParams.get('scope'), 'api:read offline_access api:write');
       assert.equal(shown[1]?.searchParams.get('resource'), mcp.url);
       assert.equal(refreshCount(as), refreshes, 'a step-up is a login, not a refresh');
       await provider.waitForAuthorization();

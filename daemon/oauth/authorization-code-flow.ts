@@ -1,13 +1,15 @@
 /**
  * The authorization code grant with PKCE (RFC 7636, S256), `state`, the RFC 9207 `iss` check and
  * RFC 8707 `resource`, redirecting to a one-shot loopback listener on
- * `http://127.0.0.1:<ephemeral>/callback` (RFC 8252 §7.3). The listener answers the browser
+ * `http://127.0.0.1:<port>/callback` (RFC 8252 §7.3): the credential's registered port when it
+ * has one, else an ephemeral one. The listener answers the browser
  * only after the code exchange, so the page it shows tells the truth, and it closes when the flow
  * settles or times out.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oauth from 'oauth4webapi';
+import { ApiError } from '../api-error.js';
 import { CALLBACK_PAGE_HEADERS, renderCallbackPage } from './callback-page.js';
 import { type LoginDeps, loginFailure, resourceParameters } from './login-common.js';
 import { authorizationServer, clientAuthentication, oauthClient, presetOf } from './oauth-config.js';
@@ -23,11 +25,7 @@ export async function startAuthorizationCodeFlow(deps: LoginDeps, timeoutMs: num
   const state = oauth.generateRandomState();
 
   const server = http.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenLoopback(server, config.redirect_port ?? 0, name);
   const redirectUri = `http://127.0.0.1:${port}/callback`;
 
   const timer = setTimeout(() => {
@@ -82,7 +80,7 @@ export async function startAuthorizationCodeFlow(deps: LoginDeps, timeoutMs: num
         );
       })
       .catch((err: unknown) => {
-        const failure = loginFailure(name, err);
+        const failure = loginFailure(name, err, config);
         reply(400, false, 'Login failed', `${failure.message}`);
         registry.fail(flow, failure.code, failure.message);
         log.warn({ credential: name, flow: 'authorization_code', outcome: failure.code }, 'login failed');
@@ -126,7 +124,52 @@ export async function startAuthorizationCodeFlow(deps: LoginDeps, timeoutMs: num
   query.set('code_challenge_method', 'S256');
   if (config.scope !== null) query.set('scope', config.scope);
   if (config.resource !== null) query.set('resource', config.resource);
+  if (config.prompt !== null) query.set('prompt', config.prompt);
   for (const [key, value] of Object.entries(presetOf(config)?.authorizationParams ?? {}))
     query.set(key, value);
   return url.href;
+}
+
+/**
+ * Binds the login listener on 127.0.0.1:`port` (0: ephemeral) and returns the port. A registered
+ * port that another process holds fails the login with what to do about it, since the server
+ * will only redirect there.
+ */
+async function listenLoopback(server: http.Server, port: number, name: string): Promise<number> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+  } catch (err) {
+    if (
+      (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ||
+      (err as NodeJS.ErrnoException).code === 'EACCES'
+    ) {
+      throw new ApiError(
+        'UPSTREAM_UNAVAILABLE',
+        `the login redirect port 127.0.0.1:${port} of "${name}" is in use by another process ` +
+          `(find it with: lsof -nP -iTCP:${port} -sTCP:LISTEN, or ss -ltnp 'sport = :${port}'); ` +
+          `stop that process (another keyward login of "${name}" or an mcp-remote may hold it), or remove the credential and add it again ` +
+          'with a free --redirect-port (a pre-registered client needs that port registered at the server too)',
+      );
+    }
+    throw err;
+  }
+  return (server.address() as AddressInfo).port;
+}
+
+/**
+ * Returns a loopback port that is free now, to register as the credential's redirect port. The
+ * kernel picks it from the ephemeral range; it is released at once and bound again at each login.
+ */
+export async function pickFreeLoopbackPort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -30,17 +30,98 @@ export function resourceParameters(config: OAuthConfig): Record<string, string> 
   return config.resource !== null ? { resource: config.resource } : undefined;
 }
 
-/** Describes why a login failed, as a contract code and a sentence. */
-export function loginFailure(name: string, err: unknown): { code: ErrorCode; message: string } {
+/** The most of a server's `error_description` keyward shows. */
+const MAX_DESCRIPTION_CHARS = 200;
+
+/**
+ * Returns a server's `error_description` fit to show, or undefined: printable ASCII only (no
+ * terminal escapes, RFC 6749 §5.2 allows no more), whitespace collapsed, long token-like runs
+ * (anything that could be a secret echoed back) replaced, capped in length.
+ */
+export function sanitizeErrorDescription(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const text = value
+    .replace(/[^\x20-\x7e]+/g, ' ')
+    .replace(/"/g, "'")
+    .replace(/[A-Za-z0-9._~+/=-]{32,}/g, '[...]')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (text === '') return undefined;
+  return text.length > MAX_DESCRIPTION_CHARS ? `${text.slice(0, MAX_DESCRIPTION_CHARS - 3)}...` : text;
+}
+
+/** Returns the sentence that tells a user what to do about a refused login, fitted to its error. */
+function refusalHint(
+  name: string,
+  code: string,
+  description: string | undefined,
+  config?: OAuthConfig,
+): string {
+  const again = `run: keyward login ${name}`;
+  if (code === 'invalid_redirect_uri' || /redirect/i.test(description ?? '')) {
+    const port = config?.redirect_port;
+    return port != null
+      ? `the server does not accept the redirect URI http://127.0.0.1:${port}/callback: register that URI for the client, or remove "${name}" and add it again with --redirect-port set to the port the client is registered with`
+      : `the server does not accept keyward's redirect URI (a port-less loopback URI): remove "${name}" and add it again with --redirect-port set to the port the client is registered with`;
+  }
+  switch (code) {
+    case 'access_denied':
+      return `the login was declined (by you, or by the server's policy); ${again} to try again`;
+    case 'invalid_scope':
+      return `the server does not grant the scope "${config?.scope ?? ''}": remove "${name}" and add it again with a --scope the server lists`;
+    case 'invalid_client':
+    case 'unauthorized_client': {
+      const document = config?.client_id.startsWith('https://') === true;
+      return document
+        ? 'the server does not accept the client id (a Client ID Metadata Document): check that the document is served at that URL, and whether the server supports them (client_id_metadata_document_supported); without --client-id keyward registers a client dynamically'
+        : `the server does not know or accept the client "${config?.client_id ?? ''}": check --client-id, or remove "${name}" and add it again (a dynamically registered client may have been deleted at the server)`;
+    }
+    case 'consent_required':
+    case 'login_required':
+    case 'interaction_required':
+      return `the server needs you to log in or consent in the browser; ${again}`;
+    default:
+      return again;
+  }
+}
+
+/** Describes a refusal by the server, with its (sanitized) `error_description` and a fitted hint. */
+function refusal(
+  name: string,
+  what: string,
+  rawCode: unknown,
+  rawDescription: unknown,
+  config?: OAuthConfig,
+  codeInWhat = false,
+): { code: ErrorCode; message: string } {
+  const code = safeErrorCode(rawCode) ?? 'error';
+  const description = sanitizeErrorDescription(rawDescription);
+  const quoted = description !== undefined ? `"${description}"` : undefined;
+  const detail = codeInWhat ? quoted : quoted !== undefined ? `${code}: ${quoted}` : code;
+  return {
+    code: code === 'access_denied' ? 'LOGIN_REQUIRED' : 'UPSTREAM_ERROR',
+    message: `${what}${detail !== undefined ? ` (${detail})` : ''}; ${refusalHint(name, code, description, config)}`,
+  };
+}
+
+/**
+ * Describes why a login failed, as a contract code and a sentence. With the credential's config,
+ * a refusal's hint can name its scope, client id and redirect port.
+ */
+export function loginFailure(
+  name: string,
+  err: unknown,
+  config?: OAuthConfig,
+): { code: ErrorCode; message: string } {
   const again = `run: keyward login ${name}`;
   if (err instanceof oauth.AuthorizationResponseError) {
-    const code = safeErrorCode(err.error) ?? 'error';
-    if (code === 'access_denied')
-      return { code: 'LOGIN_REQUIRED', message: `the login was denied (access_denied); ${again}` };
-    return {
-      code: 'UPSTREAM_ERROR',
-      message: `the authorization server refused the login (${code}); check the scope and client id`,
-    };
+    return refusal(
+      name,
+      'the authorization server refused the login',
+      err.error,
+      err.error_description,
+      config,
+    );
   }
   if (err instanceof oauth.OperationProcessingError) {
     // validateAuthResponse: a wrong or missing `iss` (RFC 9207 mix-up defence) or a malformed answer.
@@ -56,6 +137,9 @@ export function loginFailure(name: string, err: unknown): { code: ErrorCode; mes
       case 'transient':
         return { code: 'UPSTREAM_UNAVAILABLE', message: `${err.message}; try again later` };
       case 'upstream_error':
+        if (err.oauthError !== undefined && err.oauthError !== 'invalid_grant') {
+          return refusal(name, err.message, err.oauthError, err.description, config, true);
+        }
         return { code: 'UPSTREAM_ERROR', message: err.message };
     }
   }

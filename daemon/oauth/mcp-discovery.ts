@@ -1,35 +1,39 @@
 /**
  * `keyward add <name> --mcp-server <url>`: finds out how a remote MCP server wants to be
- * authorized, as the MCP authorization spec (2025-11-25) lays it out, and turns that into an
- * ordinary OAuth registration for prepare.ts:
+ * authorized, as the MCP authorization spec (2025-11-25) lays it out and as deployed servers
+ * answer, and turns that into an ordinary OAuth registration for prepare.ts:
  * 1. RFC 9728 protected resource metadata, from `WWW-Authenticate: Bearer resource_metadata=...`
- *    on the server's 401, else from `/.well-known/oauth-protected-resource/<path>`, then the root;
- * 2. the authorization server it names, through RFC 8414 then OpenID Connect discovery; PKCE with
- *    S256 must be advertised, or keyward refuses (MCP authorization, "Authorization Code Protection");
- * 3. without `--client-id`, RFC 7591 dynamic registration as a native public client with the
- *    redirect URI `http://127.0.0.1/callback`: any loopback port matches it (RFC 8252 §7.3), so the
- *    daemon's per-login ephemeral listener keeps working with the one registration;
- * 4. `resource` (RFC 8707) is the metadata's `resource`, the server's canonical URI, sent in every
- *    authorization, token and refresh request.
+ *    on the server's 401, else `/.well-known/oauth-protected-resource/<path>`, then the root;
+ *    any answer that is not metadata (404, a WAF's 403, a CDN's 5xx) moves on to the next;
+ * 2. the authorization server it names, through RFC 8414 then OpenID Connect discovery
+ *    (metadata-fetch.ts); PKCE with S256 must be advertised, or keyward refuses;
+ * 3. the client: a `--client-id` as given (an `https` one is a Client ID Metadata Document),
+ *    else RFC 7591 dynamic registration as a native public client with the redirect URI
+ *    `http://127.0.0.1:<port>/callback`, a concrete port chosen now and kept with the credential
+ *    (many servers match redirect URIs exactly, port included);
+ * 4. `resource` (RFC 8707) is the metadata's `resource`, sent in every authorization, token and
+ *    refresh request unless `--no-resource`;
+ * 5. `offline_access` with `prompt=consent` when the server lists it and no `--scope` was given,
+ *    since OpenID Connect servers issue no refresh token otherwise (OIDC Core §11).
+ * Every URL taken from a server's answer passes url-policy.ts `requireUpstreamUrl`, anchored at
+ * the MCP server URL the user gave.
  */
 import type { AddOAuthRequest } from '../../shared/protocol.js';
 import { unionScopes } from '../../shared/scope.js';
 import { parseBearerChallenge } from '../../shared/www-authenticate.js';
 import { ApiError } from '../api-error.js';
 import { Secret } from '../secret.js';
-import {
-  fetchAuthorizationServerMetadata,
-  type PreparedCredential,
-  prepareOAuthCredential,
-} from './prepare.js';
-import { parseJsonObject, ResponseTooLarge, readCapped, type UpstreamContext } from './upstream.js';
-import { parseUrl, requireSafeUrl } from './url-policy.js';
+import { pickFreeLoopbackPort } from './authorization-code-flow.js';
+import { sanitizeErrorDescription } from './login-common.js';
+import { fetchAuthorizationServerMetadata, fetchCapped } from './metadata-fetch.js';
+import { type PreparedCredential, prepareOAuthCredential } from './prepare.js';
+import { parseJsonObject, safeErrorCode, type UpstreamContext } from './upstream.js';
+import { parseUrl, requireSafeUrl, requireUpstreamUrl } from './url-policy.js';
 
-/** The redirect URI keyward registers; the port is chosen per login (RFC 8252 §7.3). */
-export const LOOPBACK_REDIRECT_URI = 'http://127.0.0.1/callback';
-
-/** The most of a metadata or registration answer keyward reads. */
-const MAX_METADATA_BYTES = 256 * 1024;
+/** Returns the loopback redirect URI for a port (RFC 8252 §7.3, the IPv4 literal as §8.3 advises). */
+export function loopbackRedirectUri(port: number): string {
+  return `http://127.0.0.1:${port}/callback`;
+}
 
 /** What RFC 9728 discovery found for a remote MCP server. */
 export interface ProtectedResourceInfo {
@@ -59,59 +63,23 @@ export function canonicalServerUri(value: string): string {
   return `${url.protocol}//${url.host}${path}${url.search}`;
 }
 
-/** Fetches `url` with the daemon's timeout, without following redirects, reading at most a cap. */
-async function fetchCapped(
-  ctx: UpstreamContext,
-  url: string,
-  init: RequestInit,
-  what: string,
-  readBody: (status: number) => boolean = () => true,
-): Promise<{ status: number; headers: Headers; text: string }> {
-  const unavailable = (err: unknown) => {
-    const name = (err as { name?: unknown })?.name;
-    const timedOut = name === 'TimeoutError' || name === 'AbortError';
-    return new ApiError(
-      'UPSTREAM_UNAVAILABLE',
-      `${what} ${timedOut ? 'timed out' : 'could not be reached'}; check the URL or try again later`,
-    );
-  };
-  let response: Response;
-  try {
-    response = await ctx.fetch(url, {
-      ...init,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(ctx.timeoutMs),
-    });
-  } catch (err) {
-    throw unavailable(err);
-  }
-  let text = '';
-  if (!readBody(response.status)) {
-    // An unprotected MCP server may answer with an event stream that never ends: do not wait on it.
-    await response.body?.cancel().catch(() => {});
-  } else {
-    try {
-      text = await readCapped(response, MAX_METADATA_BYTES);
-    } catch (err) {
-      if (err instanceof ResponseTooLarge) {
-        throw upstreamError(`${what} answered with more than ${MAX_METADATA_BYTES} bytes`);
-      }
-      throw unavailable(err);
-    }
-  }
-  return { status: response.status, headers: response.headers, text };
-}
-
 function stringList(value: unknown): string[] | null {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string' && v !== '') : null;
 }
 
-/** Checks a URL that came from a server's answer: a bad one is the server's fault, not the user's. */
-function safeUpstreamUrl(value: unknown, field: string, source: string): string {
+/**
+ * Checks a URL that came from a server's answer against the MCP server the user named (`anchor`):
+ * a bad one is the server's fault, not the user's.
+ */
+function safeUpstreamUrl(value: unknown, field: string, source: string, anchor: string): string {
   try {
-    return requireSafeUrl(value, field);
-  } catch {
-    throw upstreamError(`${source} names an unusable ${field} (https required, or http on loopback)`);
+    return requireUpstreamUrl(value, field, anchor);
+  } catch (err) {
+    const reason =
+      err instanceof ApiError && err.code === 'UPSTREAM_ERROR'
+        ? err.message
+        : 'https required, or http on loopback';
+    throw upstreamError(`${source} names an unusable ${field} (${reason})`);
   }
 }
 
@@ -179,28 +147,37 @@ export async function discoverProtectedResource(
   const challenge = await probeChallenge(ctx, serverUri);
   const candidates: string[] = [];
   if (challenge?.resource_metadata !== undefined) {
-    candidates.push(safeUpstreamUrl(challenge.resource_metadata, 'resource_metadata', 'the 401 challenge'));
+    candidates.push(
+      safeUpstreamUrl(challenge.resource_metadata, 'resource_metadata', 'the 401 challenge', serverUri),
+    );
   }
   candidates.push(...wellKnownMetadataUrls(serverUri).filter((u) => !candidates.includes(u)));
 
+  // Deployed servers answer the wrong location with anything (a WAF's 403, a CDN's 502, an HTML
+  // page with 200): every answer that is not metadata moves on to the next location.
+  let transient: ApiError | undefined;
   for (const metadataUrl of candidates) {
-    const answer = await fetchCapped(
-      ctx,
-      metadataUrl,
-      { headers: { accept: 'application/json' } },
-      `protected resource metadata at ${metadataUrl}`,
-    );
-    if (answer.status === 404 || answer.status === 405) continue;
+    let answer: Awaited<ReturnType<typeof fetchCapped>>;
+    try {
+      answer = await fetchCapped(
+        ctx,
+        metadataUrl,
+        { headers: { accept: 'application/json' } },
+        `protected resource metadata at ${metadataUrl}`,
+      );
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.code !== 'UPSTREAM_UNAVAILABLE') throw err;
+      transient = err;
+      continue;
+    }
     if (answer.status >= 500 || answer.status === 429) {
-      throw new ApiError(
+      transient = new ApiError(
         'UPSTREAM_UNAVAILABLE',
         `protected resource metadata at ${metadataUrl} failed (HTTP ${answer.status}); try again later`,
       );
     }
     const metadata = answer.status === 200 ? parseJsonObject(answer.text) : undefined;
-    if (metadata === undefined) {
-      throw upstreamError(`protected resource metadata at ${metadataUrl} is not a JSON object`);
-    }
+    if (metadata === undefined) continue;
     const resource = metadata.resource;
     if (typeof resource !== 'string' || !resourceCovers(resource, serverUri)) {
       // RFC 9728 §3.3: metadata for another resource must not be used (it may be an impersonation).
@@ -221,9 +198,12 @@ export async function discoverProtectedResource(
       challengeScope: challenge?.scope ?? null,
     };
   }
-  throw upstreamError(
-    `${serverUri} publishes no protected resource metadata (RFC 9728): it may not use OAuth; ` +
-      'add it with --oauth and its authorization server instead',
+  throw (
+    transient ??
+    upstreamError(
+      `${serverUri} publishes no protected resource metadata (RFC 9728): it may not use OAuth; ` +
+        'add it with --oauth and its authorization server instead',
+    )
   );
 }
 
@@ -238,12 +218,12 @@ export interface RegisteredClient {
 export async function registerClient(
   ctx: UpstreamContext,
   registrationEndpoint: string,
-  options: { scope: string | null; grantTypes: string[] },
+  options: { scope: string | null; grantTypes: string[]; redirectUri: string },
 ): Promise<RegisteredClient> {
   const request: Record<string, unknown> = {
     client_name: 'keyward',
     application_type: 'native',
-    redirect_uris: [LOOPBACK_REDIRECT_URI],
+    redirect_uris: [options.redirectUri],
     grant_types: options.grantTypes,
     response_types: ['code'],
     token_endpoint_auth_method: 'none',
@@ -267,9 +247,11 @@ export async function registerClient(
     );
   }
   if (answer.status !== 201 && answer.status !== 200) {
-    const error = typeof body?.error === 'string' && /^[\w.-]{1,64}$/.test(body.error) ? body.error : null;
+    const error = safeErrorCode(body?.error);
+    const description = sanitizeErrorDescription(body?.error_description);
     throw upstreamError(
-      `dynamic client registration was refused (${error ?? `HTTP ${answer.status}`}); ` +
+      `dynamic client registration was refused (${error ?? `HTTP ${answer.status}`}` +
+        `${description !== undefined ? `: "${description}"` : ''}); ` +
         'register a client by hand and add it with --client-id',
     );
   }
@@ -325,6 +307,9 @@ export async function prepareMcpCredential(
       '--mcp-server finds the authorization server itself: give no --issuer, --provider or endpoint URLs',
     );
   }
+  if (req.no_resource === true && req.resource !== undefined) {
+    throw new ApiError('INVALID_REQUEST', 'give either --resource or --no-resource, not both');
+  }
   const info = await discoverProtectedResource(ctx, serverUrl);
   if (req.resource !== undefined && canonicalServerUri(req.resource) !== canonicalServerUri(info.resource)) {
     throw new ApiError(
@@ -332,7 +317,12 @@ export async function prepareMcpCredential(
       `--resource must be left out with --mcp-server: the server's resource is ${info.resource}`,
     );
   }
-  const issuer = safeUpstreamUrl(info.authorizationServers[0], 'authorization server', info.metadataUrl);
+  const issuer = safeUpstreamUrl(
+    info.authorizationServers[0],
+    'authorization server',
+    info.metadataUrl,
+    info.serverUri,
+  );
   const metadata = await fetchAuthorizationServerMetadata(ctx, issuer);
   const grant = req.grant ?? 'authorization_code';
   if (grant !== 'client_credentials' && !(metadata.code_challenge_methods_supported ?? []).includes('S256')) {
@@ -342,22 +332,37 @@ export async function prepareMcpCredential(
     );
   }
   // Scope choice (MCP SEP-835): the user's, else the server's 401 challenge, else its metadata.
-  const scope = req.scope ?? info.challengeScope ?? info.scopesSupported?.join(' ') ?? null;
+  let scope = req.scope ?? info.challengeScope ?? info.scopesSupported?.join(' ') ?? null;
+  // Without offline_access, OpenID Connect servers (Auth0, Okta, Entra, oidc-provider) issue no
+  // refresh token, and the credential dies with its first access token. OIDC Core §11: ask for it
+  // with prompt=consent, or the server may drop it. A user's own --scope is taken as meant.
+  const offline =
+    req.scope === undefined && stringList(metadata.scopes_supported)?.includes('offline_access');
+  if (offline === true && grant !== 'client_credentials') scope = unionScopes(scope, 'offline_access');
 
   let clientId = req.client_id;
   let secret = clientSecret;
-  let registration: 'static' | 'dynamic' = 'static';
-  if (clientId === undefined) {
+  let redirectPort = req.redirect_port;
+  let registration: 'static' | 'dynamic' | 'metadata_document' = 'static';
+  if (clientId?.startsWith('https://') === true) {
+    // A Client ID Metadata Document: the server fetches it; nothing to register. Used as given
+    // whether or not the server advertises client_id_metadata_document_supported (README).
+    registration = 'metadata_document';
+  } else if (clientId === undefined) {
     if (typeof metadata.registration_endpoint !== 'string') {
       throw new ApiError(
         'INVALID_REQUEST',
         `the authorization server ${issuer} offers no dynamic client registration: register a client there and give --client-id`,
       );
     }
-    const endpoint = safeUpstreamUrl(metadata.registration_endpoint, 'registration_endpoint', issuer);
+    const endpoint = safeUpstreamUrl(metadata.registration_endpoint, 'registration_endpoint', issuer, issuer);
+    // A concrete port, kept with the credential: servers that match redirect URIs exactly (the MCP
+    // SDK's demo provider, many hosted ones) refuse a port-less registration at login.
+    redirectPort ??= await pickFreeLoopbackPort();
     const registered = await registerClient(ctx, endpoint, {
       scope: registrationScope(scope, info.scopesSupported),
       grantTypes: grantTypesFor(grant),
+      redirectUri: loopbackRedirectUri(redirectPort),
     });
     clientId = registered.clientId;
     secret = registered.clientSecret ?? secret;
@@ -370,13 +375,19 @@ export async function prepareMcpCredential(
       mcp_server: undefined,
       issuer,
       client_id: clientId,
-      resource: info.resource,
+      resource: req.no_resource === true ? undefined : info.resource,
+      ...(redirectPort !== undefined ? { redirect_port: redirectPort } : {}),
       ...(scope !== null && scope !== '' ? { scope } : {}),
     },
     secret,
   );
   return {
     ...prepared,
-    config: { ...prepared.config, mcp_server: info.serverUri, client_registration: registration },
+    config: {
+      ...prepared.config,
+      mcp_server: info.serverUri,
+      client_registration: registration,
+      ...(offline === true && grant === 'authorization_code' ? { prompt: 'consent' } : {}),
+    },
   };
 }

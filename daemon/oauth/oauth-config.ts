@@ -44,6 +44,14 @@ export interface OAuthConfig {
   /** RFC 8707 resource indicator sent in authorization and token requests. */
   resource: string | null;
   grant: GrantType;
+  /**
+   * The loopback port of the redirect URI, `http://127.0.0.1:<port>/callback`, listened on at
+   * every login: the one keyward registered, or the one a pre-registered client was given. Null:
+   * an ephemeral port per login (RFC 8252 §7.3), for servers that match any loopback port.
+   */
+  redirect_port: number | null;
+  /** `prompt` sent in the authorization request: `consent` when asking for `offline_access` (OIDC Core §11). */
+  prompt: 'consent' | null;
 }
 
 /** An OAuth credential's lifecycle data. */
@@ -111,6 +119,11 @@ export function readOAuthConfig(record: CredentialRecord): OAuthConfig {
     scope: str(c.scope),
     resource: str(c.resource),
     grant,
+    redirect_port:
+      typeof c.redirect_port === 'number' && Number.isInteger(c.redirect_port) && c.redirect_port > 0
+        ? c.redirect_port
+        : null,
+    prompt: c.prompt === 'consent' ? 'consent' : null,
   };
 }
 

@@ -176,7 +176,7 @@ export class OAuthService {
       this.#log.info({ credential: name, flow }, 'login started');
       return { flow_id: entry.id, ...device };
     } catch (err) {
-      const failure = loginFailure(name, err);
+      const failure = loginFailure(name, err, config);
       this.#flows.fail(entry, failure.code, failure.message);
       throw new ApiError(failure.code, failure.message);
     }

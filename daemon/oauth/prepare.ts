@@ -3,15 +3,16 @@
  * boundary, resolves the endpoints (discovery per RFC 8414, then OpenID Connect Discovery; a
  * preset; or explicit URLs) and picks the client authentication method.
  */
-import * as oauth from 'oauth4webapi';
+import type * as oauth from 'oauth4webapi';
 import { type AddOAuthRequest, GRANT_TYPES, type GrantType } from '../../shared/protocol.js';
 import { ApiError } from '../api-error.js';
 import { Secret } from '../secret.js';
+import { fetchAuthorizationServerMetadata } from './metadata-fetch.js';
 import type { AuthMethod, OAuthConfig, OAuthState } from './oauth-config.js';
 import { SECRET_FIELDS } from './oauth-config.js';
 import { isProviderName, PROVIDER_NAMES, PROVIDERS } from './providers.js';
-import { requestOptions, sendFailure, type UpstreamContext } from './upstream.js';
-import { requireSafeUrl } from './url-policy.js';
+import type { UpstreamContext } from './upstream.js';
+import { requireSafeUrl, requireUpstreamUrl } from './url-policy.js';
 
 /** What `prepareCredential` hands the vault. */
 export interface PreparedCredential {
@@ -83,7 +84,13 @@ export async function prepareOAuthCredential(
   if (grant === 'client_credentials' && secret === undefined) {
     throw invalid('the client_credentials grant needs a client secret (--client-secret-stdin)');
   }
-  const resource = req.resource === undefined ? null : requireSafeUrl(req.resource, 'resource');
+  if (req.no_resource === true && req.resource !== undefined) {
+    throw invalid('give either --resource or --no-resource, not both');
+  }
+  const resource =
+    req.resource === undefined || req.no_resource === true ? null : requireSafeUrl(req.resource, 'resource');
+  const redirectPort = optionalPort(req.redirect_port);
+  if (clientId.startsWith('https://')) checkClientIdMetadataDocument(clientId, secret !== undefined);
 
   const endpoints = await resolveEndpoints(ctx, req);
   if (endpoints.grant_types !== null && !endpoints.grant_types.includes(grantTypeUri(grant))) {
@@ -111,6 +118,8 @@ export async function prepareOAuthCredential(
     scope: normalizeScope(optionalString(req.scope, 'scope'), endpoints.required_scopes),
     resource,
     grant,
+    redirect_port: redirectPort,
+    prompt: null,
   };
   const state: OAuthState = {
     // Client credentials need no login: a token is fetched on the first request.
@@ -127,6 +136,34 @@ export async function prepareOAuthCredential(
     state: { ...state },
     secrets: secret !== undefined ? { [SECRET_FIELDS.clientSecret]: secret } : {},
   };
+}
+
+/** Checks `redirect_port`: a port an unprivileged listener can bind, or none. */
+function optionalPort(value: unknown): number | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1024 || value > 65535) {
+    throw invalid('redirect_port must be an integer from 1024 to 65535');
+  }
+  return value;
+}
+
+/**
+ * Checks a client id that is an OAuth Client ID Metadata Document URL (draft-ietf-oauth-client-id-
+ * metadata-document §3: https, a path, no fragment, no credentials, no dot segments). Such a
+ * client has no secret: the document names its redirect URIs and the server fetches it.
+ */
+function checkClientIdMetadataDocument(clientId: string, hasSecret: boolean): void {
+  const url = new URL(requireSafeUrl(clientId, 'client_id'));
+  const segments = clientId.slice('https://'.length).split(/[?#]/)[0]?.split('/').slice(1) ?? [];
+  if (url.protocol !== 'https:' || url.pathname === '/' || segments.some((p) => p === '.' || p === '..')) {
+    throw invalid(
+      'a client_id URL (Client ID Metadata Document) must be https with a path and no dot segments',
+    );
+  }
+  if (hasSecret)
+    throw invalid(
+      'a Client ID Metadata Document client has no client secret: leave out --client-secret-stdin',
+    );
 }
 
 function grantTypeUri(grant: GrantType): string {
@@ -203,66 +240,25 @@ function presetEndpoints(name: unknown): Endpoints {
   };
 }
 
-/** RFC 8414 discovery first, then OpenID Connect Discovery 1.0 (which most servers serve). */
+/** Discovery in the MCP authorization spec's order (metadata-fetch.ts). */
 async function discover(ctx: UpstreamContext, issuer: string): Promise<Endpoints> {
   return metadataEndpoints(issuer, await fetchAuthorizationServerMetadata(ctx, issuer));
 }
 
 /**
- * Fetches and validates authorization server metadata: RFC 8414 first, then OpenID Connect
- * Discovery 1.0. Unreachable or failing servers are UPSTREAM_UNAVAILABLE; missing, invalid or
- * foreign-issuer metadata is UPSTREAM_ERROR.
+ * Reads the endpoints out of authorization server metadata. Metadata is the server's word, not
+ * the user's: its URLs get no plain-http loopback exception and may not point at a private
+ * address unless the issuer itself is local (url-policy.ts `requireUpstreamUrl`).
  */
-export async function fetchAuthorizationServerMetadata(
-  ctx: UpstreamContext,
-  issuer: string,
-): Promise<oauth.AuthorizationServer> {
-  const issuerUrl = new URL(issuer);
-  for (const algorithm of ['oauth2', 'oidc'] as const) {
-    let response: Response;
-    try {
-      response = await oauth.discoveryRequest(issuerUrl, { ...requestOptions(ctx, issuer), algorithm });
-    } catch (err) {
-      const failure = sendFailure(null, err, `discovery at ${issuer}`);
-      throw new ApiError(
-        failure.failureClass === 'transient' ? 'UPSTREAM_UNAVAILABLE' : 'UPSTREAM_ERROR',
-        failure.message,
-      );
-    }
-    if (response.status === 404) {
-      await response.body?.cancel();
-      continue;
-    }
-    if (response.status >= 500 || response.status === 429) {
-      await response.body?.cancel();
-      throw new ApiError(
-        'UPSTREAM_UNAVAILABLE',
-        `discovery at ${issuer} failed (HTTP ${response.status}); try again later`,
-      );
-    }
-    try {
-      return await oauth.processDiscoveryResponse(issuerUrl, response);
-    } catch {
-      throw new ApiError(
-        'UPSTREAM_ERROR',
-        `the authorization server metadata of ${issuer} is invalid or names another issuer`,
-      );
-    }
-  }
-  throw new ApiError('UPSTREAM_ERROR', `no authorization server metadata found for ${issuer}`);
-}
-
 function metadataEndpoints(issuer: string, metadata: oauth.AuthorizationServer): Endpoints {
-  // Metadata is the server's word, not the user's: a bad URL in it is an upstream error.
   const url = (value: unknown, field: string): string | null => {
     if (value === undefined) return null;
     try {
-      return requireSafeUrl(value, field);
-    } catch {
-      throw new ApiError(
-        'UPSTREAM_ERROR',
-        `the metadata of ${issuer} has an unusable ${field} (https required)`,
-      );
+      return requireUpstreamUrl(value, field, issuer);
+    } catch (err) {
+      const reason =
+        err instanceof ApiError && err.code === 'UPSTREAM_ERROR' ? `: ${err.message}` : ' (https required)';
+      throw new ApiError('UPSTREAM_ERROR', `the metadata of ${issuer} has an unusable ${field}${reason}`);
     }
   };
   const token = url(metadata.token_endpoint, 'token_endpoint');

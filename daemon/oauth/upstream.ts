@@ -30,11 +30,19 @@ export class UpstreamFailure extends Error {
   readonly oauthError: string | undefined;
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
+  /** The server's `error_description`, raw: pass it through `sanitizeErrorDescription` before showing it. */
+  readonly description: unknown;
 
   constructor(
     failureClass: FailureClass,
     message: string,
-    details: { oauthError?: string; status?: number; retryAfterMs?: number; cause?: unknown } = {},
+    details: {
+      oauthError?: string;
+      status?: number;
+      retryAfterMs?: number;
+      cause?: unknown;
+      description?: unknown;
+    } = {},
   ) {
     super(message, { cause: details.cause });
     this.name = 'UpstreamFailure';
@@ -42,6 +50,7 @@ export class UpstreamFailure extends Error {
     this.oauthError = details.oauthError;
     this.status = details.status;
     this.retryAfterMs = details.retryAfterMs;
+    this.description = details.description;
   }
 }
 
@@ -122,6 +131,7 @@ function httpFailure(
   status: number,
   error: unknown,
   retryAfterMs: number | undefined,
+  description?: unknown,
 ): UpstreamFailure {
   const code = safeErrorCode(error);
   const failureClass = classifyFailure({ kind: 'http', status, error: code, provider });
@@ -130,6 +140,7 @@ function httpFailure(
     oauthError: code,
     status,
     retryAfterMs,
+    description,
   });
 }
 
@@ -192,7 +203,7 @@ export function processingFailure(
 ): UpstreamFailure {
   if (err instanceof UpstreamFailure) return err;
   if (err instanceof oauth.ResponseBodyError)
-    return httpFailure(provider, what, err.status, err.error, undefined);
+    return httpFailure(provider, what, err.status, err.error, undefined, err.error_description);
   if (err instanceof oauth.WWWAuthenticateChallengeError) {
     const challengeError = err.cause[0]?.parameters.error;
     return httpFailure(provider, what, err.status, challengeError, undefined);

@@ -25,8 +25,10 @@ export interface AddOptions {
   clientId?: string;
   clientSecretStdin?: boolean;
   scope?: string;
-  resource?: string;
+  /** A URI, or false with `--no-resource` (commander's negation of `--resource`). */
+  resource?: string | false;
   grant?: GrantType;
+  redirectPort?: string;
   json?: boolean;
 }
 
@@ -62,7 +64,7 @@ export function oauthRequest(name: string, opts: AddOptions): AddCredentialReque
   const fields: Array<[keyof typeof req & string, string | undefined]> = [
     ['client_id', opts.clientId],
     ['scope', opts.scope],
-    ['resource', opts.resource],
+    ['resource', opts.resource === false ? undefined : opts.resource],
     ['grant', opts.grant],
     ['issuer', opts.issuer],
     ['provider', opts.provider],
@@ -74,6 +76,14 @@ export function oauthRequest(name: string, opts: AddOptions): AddCredentialReque
   ];
   for (const [key, value] of fields)
     if (value !== undefined) (req as unknown as Record<string, string>)[key] = value;
+  if (opts.redirectPort !== undefined) {
+    const port = Number(opts.redirectPort);
+    if (!/^\d{1,5}$/.test(opts.redirectPort) || port < 1024 || port > 65535) {
+      throw usage('--redirect-port must be a port number from 1024 to 65535');
+    }
+    req.redirect_port = port;
+  }
+  if (opts.resource === false) req.no_resource = true;
   return req;
 }
 
@@ -134,10 +144,23 @@ export function registerAdd(program: Command, context: () => CliContext): void {
     .option('--token-url <url>', 'token endpoint')
     .option('--device-authorization-url <url>', 'device authorization endpoint (RFC 8628)')
     .option('--revocation-url <url>', 'revocation endpoint (RFC 7009)')
-    .option('--client-id <id>', 'OAuth client ID')
+    .option(
+      '--client-id <id>',
+      'OAuth client ID; an https URL is a Client ID Metadata Document (no registration)',
+    )
     .option('--client-secret-stdin', 'read the client secret from stdin (or a no-echo prompt)')
     .option('--scope <scopes>', 'space-separated scopes, e.g. "repo read:org"')
     .option('--resource <uri>', 'resource indicator (RFC 8707) sent in authorization and token requests')
+    .addOption(
+      new Option(
+        '--no-resource',
+        "send no RFC 8707 resource, not even the MCP server's (Entra ID v2 endpoints refuse it)",
+      ).default(undefined),
+    )
+    .option(
+      '--redirect-port <port>',
+      'loopback port of the redirect URI http://127.0.0.1:<port>/callback: the port to register (default: a free one, chosen now), or the one a pre-registered client has',
+    )
     .addOption(new Option('--grant <grant>', 'OAuth grant').choices([...GRANT_TYPES]))
     .option('--json', 'print the new credential status entry as JSON on stdout')
     .action((name: string, opts: AddOptions) => runAdd(name, opts, context()));
