@@ -54,6 +54,7 @@ export interface LoadResult {
   tool: ProxyTool;
   hosts: number;
   ttlSeconds: number;
+  /** Access-token lifetimes the load lasted (its duration over the lifetime). */
   expiries: number;
   calls: number;
   failedCalls: number;
@@ -240,6 +241,43 @@ async function load(hosts: Host[], deadline: number, intervalMs: number) {
   return { calls, failures };
 }
 
+/** Looks for every token the server issued so far in every file under a directory. */
+class DiskScan {
+  /** Tokens found in clear. */
+  readonly tokens = new Set<string>();
+  /** Files they were found in, relative to the directory. */
+  readonly files = new Set<string>();
+  readonly #dir: string;
+  readonly #as: OidcServer;
+
+  constructor(dir: string, as: OidcServer) {
+    this.#dir = dir;
+    this.#as = as;
+  }
+
+  /** Scans once; files that vanish meanwhile are skipped. */
+  run(): void {
+    const issued = this.#as.events.issued.map((t) => t.value);
+    let files: string[];
+    try {
+      files = listFiles(this.#dir);
+    } catch {
+      return;
+    }
+    for (const file of files) {
+      let bytes: Buffer;
+      try {
+        bytes = fs.readFileSync(file);
+      } catch {
+        continue;
+      }
+      const found = issued.filter((t) => bytes.includes(Buffer.from(t)));
+      if (found.length > 0) this.files.add(path.relative(this.#dir, file));
+      for (const token of found) this.tokens.add(token);
+    }
+  }
+}
+
 /** Counts the tokens found in `text`. */
 function tokensIn(text: string | Buffer, tokens: string[]): number {
   const haystack = Buffer.isBuffer(text) ? text : Buffer.from(text);
@@ -263,24 +301,19 @@ export async function measure(tool: ProxyTool, options: LoadOptions = {}): Promi
 
     const refreshesBefore = as.events.grantSuccess.refresh_token ?? 0;
     const errorsBefore = as.events.grantErrors.length;
-    const { calls, failures } = await load(
-      hosts,
-      Date.now() + expiries * ttlSeconds * 1000 + 1000,
-      intervalMs,
-    );
+    // The files are scanned during the load too: a tool may delete its tokens when it fails.
+    const scan = new DiskScan(side.dir, as);
+    const scanner = setInterval(() => scan.run(), 1000);
+    const started = Date.now();
+    const { calls, failures } = await load(hosts, started + expiries * ttlSeconds * 1000, intervalMs);
+    const lifetimes = (Date.now() - started) / 1000 / ttlSeconds;
+    clearInterval(scanner);
     const refreshes = (as.events.grantSuccess.refresh_token ?? 0) - refreshesBefore;
     const grantErrors = as.events.grantErrors.slice(errorsBefore).map((e) => `${e.error}: ${e.detail}`);
 
     await Promise.all(hosts.map((h) => h.client.close()));
+    scan.run();
     const issued = as.events.issued.map((t) => t.value);
-    const filesWithTokens: string[] = [];
-    const inClear = new Set<string>();
-    for (const file of listFiles(side.dir)) {
-      const bytes = fs.readFileSync(file);
-      const found = issued.filter((t) => bytes.includes(Buffer.from(t)));
-      if (found.length > 0) filesWithTokens.push(path.relative(side.dir, file));
-      for (const token of found) inClear.add(token);
-    }
     const tokensOnStderr = tokensIn(hosts.map((h) => h.stderr()).join('\n'), issued);
 
     const newest = as.events.issued.filter((t) => t.kind === 'refresh_token').at(-1);
@@ -291,15 +324,15 @@ export async function measure(tool: ProxyTool, options: LoadOptions = {}): Promi
       tool,
       hosts: hostCount,
       ttlSeconds,
-      expiries,
+      expiries: Number(lifetimes.toFixed(1)),
       calls,
       failedCalls: failures.length,
       failures: [...new Set(failures)],
       refreshes,
-      refreshesPerExpiry: refreshes / expiries,
+      refreshesPerExpiry: refreshes / lifetimes,
       grantErrors,
-      tokensInClearOnDisk: inClear.size,
-      filesWithTokens,
+      tokensInClearOnDisk: scan.tokens.size,
+      filesWithTokens: [...scan.files],
       tokensOnStderr,
       removal,
       removalRevokes: after !== undefined && after.status !== 200,
