@@ -64,6 +64,8 @@ export interface LoadResult {
   refreshesPerExpiry: number;
   /** `grant.error` events during the load, as `error: detail`. */
   grantErrors: string[];
+  /** Logins the proxies asked the user for during the load (the grant was lost). */
+  loginPrompts: number;
   /** How many of the issued tokens (access and refresh) were found in clear in a file. */
   tokensInClearOnDisk: number;
   /** Those files, relative to the tool's directory. */
@@ -82,6 +84,9 @@ const MCP_REMOTE = path.join(REPO_ROOT, 'node_modules', 'mcp-remote', 'dist', 'p
 const CREDENTIAL = 'remote';
 /** mcp-remote prints this line, then the URL on the next one. */
 const MCP_REMOTE_PROMPT = /Please authorize this client by visiting:\s*\n\s*(\S+)/;
+
+/** What either proxy prints on stderr when it needs the user to log in. */
+const LOGIN_PROMPT = /Please authorize this client by visiting:|open this URL to log in|enter the code/g;
 
 /** A running host: an MCP client whose server is one proxy process. */
 interface Host {
@@ -304,6 +309,7 @@ export async function measure(tool: ProxyTool, options: LoadOptions = {}): Promi
     // The files are scanned during the load too: a tool may delete its tokens when it fails.
     const scan = new DiskScan(side.dir, as);
     const scanner = setInterval(() => scan.run(), 1000);
+    const stderrAtStart = hosts.map((h) => h.stderr().length);
     const started = Date.now();
     const { calls, failures } = await load(hosts, started + expiries * ttlSeconds * 1000, intervalMs);
     const lifetimes = (Date.now() - started) / 1000 / ttlSeconds;
@@ -314,6 +320,9 @@ export async function measure(tool: ProxyTool, options: LoadOptions = {}): Promi
     await Promise.all(hosts.map((h) => h.client.close()));
     scan.run();
     const issued = as.events.issued.map((t) => t.value);
+    const loginPrompts = hosts
+      .map((h, i) => h.stderr().slice(stderrAtStart[i]).match(LOGIN_PROMPT)?.length ?? 0)
+      .reduce((a, b) => a + b, 0);
     const tokensOnStderr = tokensIn(hosts.map((h) => h.stderr()).join('\n'), issued);
 
     const newest = as.events.issued.filter((t) => t.kind === 'refresh_token').at(-1);
@@ -331,6 +340,7 @@ export async function measure(tool: ProxyTool, options: LoadOptions = {}): Promi
       refreshes,
       refreshesPerExpiry: refreshes / lifetimes,
       grantErrors,
+      loginPrompts,
       tokensInClearOnDisk: scan.tokens.size,
       filesWithTokens: [...scan.files],
       tokensOnStderr,
