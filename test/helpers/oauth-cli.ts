@@ -35,6 +35,13 @@ export async function addOAuthCredential(
   return result;
 }
 
+/** Plays the user at an authorization server: the oidc fixture, or any other that can walk a URL. */
+export interface AuthorizationWalker {
+  completeAuthorization(url: string, options?: { deny?: boolean }): Promise<unknown>;
+  approveDeviceCode?(userCode: string): Promise<void>;
+  denyDeviceCode?(userCode: string): Promise<void>;
+}
+
 /** What a headless login produced. */
 export interface HeadlessLogin extends CliResult {
   /** The authorization URL (or device user code) the CLI showed. */
@@ -50,7 +57,7 @@ export interface HeadlessLogin extends CliResult {
  */
 export async function loginHeadless(
   home: TestHome,
-  server: OidcServer,
+  server: AuthorizationWalker,
   name: string,
   options: { device?: boolean; deny?: boolean; args?: string[] } = {},
 ): Promise<HeadlessLogin> {
@@ -69,10 +76,9 @@ export async function loginHeadless(
           .find((l) => l.startsWith('http'))
           ?.trim();
     if (prompt === undefined) return;
+    const device = options.deny ? server.denyDeviceCode : server.approveDeviceCode;
     const step = options.device
-      ? options.deny
-        ? server.denyDeviceCode(prompt)
-        : server.approveDeviceCode(prompt)
+      ? (device?.call(server, prompt) ?? Promise.reject(new Error('this server has no device flow')))
       : server.completeAuthorization(prompt, { deny: options.deny === true });
     acted = step.catch((err: unknown) => {
       stderr += `\n[fixture] ${(err as Error).message}`;
