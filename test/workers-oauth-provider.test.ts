@@ -21,7 +21,8 @@ import {
   startDaemon,
   type TestHome,
 } from './helpers/daemon-process.js';
-import { type HostEntry, type ProxyHost, startHost } from './helpers/proxy-host.js';
+import type { HostEntry, ProxyHost } from './helpers/proxy-host.js';
+import { startHostWithLogin } from './helpers/proxy-login.js';
 
 const TTL_S = 60;
 
@@ -69,19 +70,12 @@ describe('workers-oauth-provider in workerd, through keyward proxy', () => {
   });
 
   test('the proxy logs in headlessly, then lists and calls a tool', async () => {
-    const walks: Promise<unknown>[] = [];
-    let seen = '';
-    host = await startHost({ ...entry, args: [...entry.args, '--no-browser'] }, {}, (chunk) => {
-      seen += chunk;
-      const url = seen.split('\n').find((line) => line.startsWith(`${cf.origin}/authorize?`));
-      if (url !== undefined && walks.length === 0) {
-        authorizationUrl = new URL(url.trim());
-        walks.push(cf.completeAuthorization(url.trim()));
-      }
-    });
-    await Promise.all(walks);
+    const started = await startHostWithLogin(entry, `${cf.origin}/authorize?`, (url) =>
+      cf.completeAuthorization(url),
+    );
+    host = started.host;
+    authorizationUrl = started.authorizationUrl;
     loggedInAt = Date.now();
-    assert.equal(walks.length, 1, `the proxy showed no authorization URL:\n${host.stderr()}`);
     // The login went to the library as a client should: PKCE, the server's resource, a loopback port.
     assert.equal(authorizationUrl.searchParams.get('code_challenge_method'), 'S256');
     assert.equal(authorizationUrl.searchParams.get('resource'), cf.url);
