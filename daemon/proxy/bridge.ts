@@ -11,9 +11,14 @@
  * - the fallback of the spec's backwards-compatibility section: a POST initialize refused with
  *   400, 404 or 405 is retried over HTTP+SSE;
  * - the protocol version the server chose is set on the transport (the SDK's `Client` would do it);
+ * - a session the server has forgotten (404 to a request with `Mcp-Session-Id`) is replaced: the
+ *   host's own initialize is replayed, as the spec tells a client to, and the request resent;
+ *   the host, which knows nothing of HTTP sessions, sees no error;
  * - a line on stdin that is not JSON-RPC gets a JSON-RPC error (-32700 / -32600) and the bridge
  *   keeps serving;
- * - a request the server cannot be reached for gets a JSON-RPC error answer, never silence.
+ * - a host request the server cannot answer gets a JSON-RPC error answer, never silence: when
+ *   sending fails, and when the stream that should carry its answer ends without it and is not
+ *   resumed within `orphanGraceMs`.
  */
 import type { Readable, Writable } from 'node:stream';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
@@ -27,15 +32,24 @@ import {
   ErrorCode,
   isInitializeRequest,
   isJSONRPCErrorResponse,
+  isJSONRPCNotification,
   isJSONRPCRequest,
   isJSONRPCResultResponse,
   type JSONRPCMessage,
+  type JSONRPCRequest,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
+import { KeywardError } from '../../client/errors.js';
 import type { ProxyFetch } from './remote-fetch.js';
 
 /** HTTP statuses of a POST initialize that mean "try the older HTTP+SSE transport" (spec, backwards compatibility). */
 const LEGACY_STATUSES = new Set([400, 404, 405]);
+
+/** How long a request whose stream ended unanswered may wait for the SDK to resume that stream. */
+const ORPHAN_GRACE_MS = 10_000;
+
+/** How long a replayed initialize may take. */
+const REINITIALIZE_TIMEOUT_MS = 30_000;
 
 /** What the bridge needs. */
 export interface BridgeOptions {
@@ -47,6 +61,8 @@ export interface BridgeOptions {
   stdout: Writable;
   /** Writes one diagnostic line to stderr (never a token). */
   log(line: string): void;
+  /** Overrides `ORPHAN_GRACE_MS`. */
+  orphanGraceMs?: number;
 }
 
 /** Which transport reached the server. */
@@ -56,13 +72,27 @@ export type RemoteKind = 'streamable-http' | 'sse';
 export class Bridge {
   readonly #options: BridgeOptions;
   readonly #host: StdioServerTransport;
+  readonly #fetch: ProxyFetch;
   #remote: Transport | undefined;
   #kind: RemoteKind | undefined;
   /** Set once the first message (the host's initialize) has been sent: others wait for it. */
   #connected: Promise<void> | undefined;
+  /** A replacement of a lost session, while one runs. */
+  #renewing: Promise<void> | undefined;
   /** Host requests waiting for the server's answer: id → method. */
   readonly #pending = new Map<RequestId, string>();
+  /** Pending requests whose stream ended without their answer. */
+  readonly #orphans = new Set<RequestId>();
+  /** Resumed streams (GET with `Last-Event-ID`) now open: orphans may still be answered there. */
+  #resuming = 0;
+  /** The host's initialize and initialized messages, replayed for a new session. */
+  #initialize: JSONRPCRequest | undefined;
+  #initialized: JSONRPCMessage | undefined;
+  /** The id of an initialize whose answer sets the protocol version. */
   #initializeId: RequestId | undefined;
+  /** Answers the bridge waits for itself (a replayed initialize): they never reach the host. */
+  readonly #internal = new Map<RequestId, (message: JSONRPCMessage) => void>();
+  #internalSeq = 0;
   #closing = false;
   #done: (() => void) | undefined;
   readonly #finished: Promise<void>;
@@ -70,6 +100,7 @@ export class Bridge {
   constructor(options: BridgeOptions) {
     this.#options = options;
     this.#host = new StdioServerTransport(options.stdin, options.stdout);
+    this.#fetch = (url, init) => options.fetch(url, init).then((res) => this.#watch(init, res));
     this.#finished = new Promise((resolve) => {
       this.#done = resolve;
     });
@@ -87,6 +118,8 @@ export class Bridge {
     const end = () => void this.close();
     this.#options.stdin.once('end', end);
     this.#options.stdin.once('close', end);
+    // The host went away (EPIPE): nobody is left to answer.
+    this.#options.stdout.once('error', end);
     await this.#host.start();
     await this.#finished;
   }
@@ -111,7 +144,21 @@ export class Bridge {
 
   #fromHost(message: JSONRPCMessage): void {
     if (this.#closing) return;
-    if (isJSONRPCRequest(message)) this.#pending.set(message.id, message.method);
+    if (isJSONRPCRequest(message)) {
+      this.#pending.set(message.id, message.method);
+      if (isInitializeRequest(message)) {
+        this.#initialize = message;
+        this.#initializeId = message.id;
+      }
+    } else if (isJSONRPCNotification(message)) {
+      if (message.method === 'notifications/initialized') this.#initialized = message;
+      // A cancelled request gets no answer (MCP cancellation): nothing to report for it later.
+      const cancelled = (message.params as { requestId?: RequestId } | undefined)?.requestId;
+      if (message.method === 'notifications/cancelled' && cancelled !== undefined) {
+        this.#pending.delete(cancelled);
+        this.#orphans.delete(cancelled);
+      }
+    }
     if (this.#connected === undefined) {
       this.#connected = this.#connect(message);
       return;
@@ -121,12 +168,7 @@ export class Bridge {
 
   /** Sends the first message, choosing the transport: Streamable HTTP, else the older HTTP+SSE. */
   async #connect(first: JSONRPCMessage): Promise<void> {
-    if (isInitializeRequest(first)) this.#initializeId = (first as { id: RequestId }).id;
-    const streamable = new StreamableHTTPClientTransport(this.#options.url, {
-      fetch: this.#options.fetch,
-      requestInit: { headers: this.#options.headers },
-    });
-    this.#attach(streamable, 'streamable-http');
+    const streamable = this.#streamable();
     await streamable.start();
     try {
       await streamable.send(first);
@@ -135,7 +177,7 @@ export class Bridge {
       const legacy =
         err instanceof StreamableHTTPError &&
         LEGACY_STATUSES.has(err.code ?? 0) &&
-        this.#initializeId !== undefined;
+        isInitializeRequest(first);
       if (!legacy) {
         this.#failed(first, err);
         return;
@@ -144,9 +186,10 @@ export class Bridge {
     this.#options.log(
       `keyward: ${this.#options.url.href} refused Streamable HTTP; trying the older HTTP+SSE transport`,
     );
+    this.#detach(streamable);
     await streamable.close().catch(() => undefined);
     const sse = new SSEClientTransport(this.#options.url, {
-      fetch: this.#options.fetch,
+      fetch: this.#fetch,
       requestInit: { headers: this.#options.headers },
     });
     this.#attach(sse, 'sse');
@@ -158,47 +201,187 @@ export class Bridge {
     }
   }
 
+  #streamable(): StreamableHTTPClientTransport {
+    const transport = new StreamableHTTPClientTransport(this.#options.url, {
+      fetch: this.#fetch,
+      requestInit: { headers: this.#options.headers },
+    });
+    this.#attach(transport, 'streamable-http');
+    return transport;
+  }
+
   #attach(remote: Transport, kind: RemoteKind): void {
     this.#remote = remote;
     this.#kind = kind;
     remote.onmessage = (message) => this.#fromRemote(message);
     remote.onerror = (error) => {
-      if (!this.#closing) this.#options.log(`keyward: remote MCP server: ${describe(error)}`);
+      if (!this.#closing && remote === this.#remote)
+        this.#options.log(`keyward: remote MCP server: ${oneLine(error)}`);
     };
   }
 
+  #detach(remote: Transport): void {
+    remote.onmessage = undefined;
+    remote.onerror = undefined;
+  }
+
   async #forward(message: JSONRPCMessage): Promise<void> {
+    if (this.#renewing !== undefined) await this.#renewing.catch(() => undefined);
     const remote = this.#remote;
     if (remote === undefined || this.#closing) return;
+    const session = remote instanceof StreamableHTTPClientTransport ? remote.sessionId : undefined;
     try {
       await remote.send(message);
     } catch (err) {
-      this.#failed(message, err);
+      const lost = err instanceof StreamableHTTPError && err.code === 404 && session !== undefined;
+      if (!lost || this.#initialize === undefined) {
+        this.#failed(message, err);
+        return;
+      }
+      try {
+        // Another message may have replaced the session already.
+        if (remote === this.#remote) {
+          this.#renewing ??= this.#renewSession().finally(() => {
+            this.#renewing = undefined;
+          });
+          await this.#renewing;
+        } else if (this.#renewing !== undefined) {
+          await this.#renewing;
+        }
+        await this.#remote?.send(message);
+      } catch (again) {
+        this.#failed(message, again);
+      }
     }
+  }
+
+  /**
+   * Starts a new session after the server forgot ours (spec: on a 404 to a request carrying
+   * `Mcp-Session-Id`, the client MUST start a new session with a new InitializeRequest): the
+   * host's initialize and initialized are replayed, and the answer kept from the host, which
+   * already has one.
+   */
+  async #renewSession(): Promise<void> {
+    const initialize = this.#initialize;
+    if (initialize === undefined) throw new Error('the host never initialized');
+    const old = this.#remote;
+    if (old !== undefined) {
+      this.#detach(old);
+      await old.close().catch(() => undefined);
+    }
+    this.#options.log('keyward: the remote MCP server ended the session; starting a new one');
+    const transport = this.#streamable();
+    await transport.start();
+    const id = `keyward-proxy-initialize-${++this.#internalSeq}`;
+    const answered = new Promise<JSONRPCMessage>((resolve, reject) => {
+      this.#internal.set(id, resolve);
+      setTimeout(
+        () => reject(new Error('the server did not answer the new initialize')),
+        REINITIALIZE_TIMEOUT_MS,
+      ).unref();
+    });
+    try {
+      await transport.send({ ...initialize, id });
+      const answer = await answered;
+      if (!isJSONRPCResultResponse(answer)) throw new Error('the server refused the new initialize');
+      const version = (answer.result as { protocolVersion?: unknown }).protocolVersion;
+      if (typeof version === 'string') transport.setProtocolVersion(version);
+    } finally {
+      this.#internal.delete(id);
+    }
+    if (this.#initialized !== undefined) await transport.send(this.#initialized);
   }
 
   #fromRemote(message: JSONRPCMessage): void {
     if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
       const id = (message as { id?: RequestId }).id;
       if (id !== undefined) {
+        const internal = this.#internal.get(id);
+        if (internal !== undefined) {
+          internal(message);
+          return;
+        }
         if (id === this.#initializeId && isJSONRPCResultResponse(message)) {
           const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
           if (typeof version === 'string') this.#remote?.setProtocolVersion?.(version);
           this.#initializeId = undefined;
         }
         this.#pending.delete(id);
+        this.#orphans.delete(id);
       }
     }
     void this.#toHost(message);
   }
 
+  /**
+   * Watches the server's event streams: which host requests a POST's stream carried, and whether
+   * a resumed stream is open. The SDK resumes a stream that carried an event id; one that ends
+   * unanswered and is not resumed would leave its requests waiting forever.
+   */
+  #watch(init: RequestInit | undefined, response: Response): Response {
+    const streaming = (response.headers.get('content-type') ?? '').includes('text/event-stream');
+    if (!response.ok || !streaming || response.body === null) return response;
+    const method = (init?.method ?? 'GET').toUpperCase();
+    let onEnd: () => void;
+    if (method === 'POST') {
+      const ids = requestIds(init?.body);
+      if (ids.length === 0) return response;
+      onEnd = () => this.#streamEnded(ids);
+    } else if (method === 'GET' && new Headers(init?.headers).has('last-event-id')) {
+      this.#resuming += 1;
+      onEnd = () => {
+        this.#resuming -= 1;
+        this.#scheduleOrphanCheck();
+      };
+    } else {
+      return response;
+    }
+    return new Response(endWatched(response.body, onEnd), {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  }
+
+  #streamEnded(ids: RequestId[]): void {
+    let orphaned = false;
+    for (const id of ids) {
+      if (this.#pending.has(id)) {
+        this.#orphans.add(id);
+        orphaned = true;
+      }
+    }
+    if (orphaned) this.#scheduleOrphanCheck();
+  }
+
+  #scheduleOrphanCheck(): void {
+    setTimeout(() => this.#checkOrphans(), this.#options.orphanGraceMs ?? ORPHAN_GRACE_MS).unref();
+  }
+
+  #checkOrphans(): void {
+    if (this.#closing || this.#resuming > 0) return;
+    for (const id of [...this.#orphans]) {
+      this.#orphans.delete(id);
+      if (!this.#pending.delete(id)) continue;
+      void this.#toHost({
+        jsonrpc: '2.0',
+        id,
+        error: {
+          code: ErrorCode.ConnectionClosed,
+          message: `keyward proxy: the remote MCP server ${this.#options.url.origin} closed the stream before answering`,
+        },
+      });
+    }
+  }
+
   /** Answers a host request the server could not be asked; other messages are reported on stderr. */
   #failed(message: JSONRPCMessage, err: unknown): void {
-    const text = `the remote MCP server ${this.#options.url.origin} could not be reached: ${describe(err)}`;
+    const text = explain(err, this.#options.url.origin);
     if (!isJSONRPCRequest(message) || !this.#pending.delete(message.id)) {
       this.#options.log(`keyward: ${text}`);
       return;
     }
+    this.#orphans.delete(message.id);
     void this.#toHost({
       jsonrpc: '2.0',
       id: message.id,
@@ -211,7 +394,7 @@ export class Bridge {
     const parse = error instanceof SyntaxError;
     const invalid = error.name === 'ZodError' || (error as { issues?: unknown }).issues !== undefined;
     if (!parse && !invalid) {
-      this.#options.log(`keyward: reading stdin: ${describe(error)}`);
+      this.#options.log(`keyward: reading stdin: ${oneLine(error)}`);
       return;
     }
     const reply = {
@@ -228,16 +411,74 @@ export class Bridge {
   }
 
   async #toHost(message: JSONRPCMessage): Promise<void> {
+    if (this.#closing) return;
     try {
       await this.#host.send(message);
     } catch (err) {
-      this.#options.log(`keyward: writing to the host: ${describe(err)}`);
+      this.#options.log(`keyward: writing to the host: ${oneLine(err)}`);
     }
   }
 }
 
+/** The ids of the requests in a POST body (one message, or a batch). */
+function requestIds(body: RequestInit['body'] | undefined): RequestId[] {
+  if (typeof body !== 'string') return [];
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return (Array.isArray(parsed) ? parsed : [parsed])
+      .filter((m): m is JSONRPCRequest => isJSONRPCRequest(m))
+      .map((m) => m.id);
+  } catch {
+    return [];
+  }
+}
+
+/** Passes `body` through, calling `onEnd` once when it ends, fails or is cancelled. */
+function endWatched(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    onEnd();
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          controller.close();
+          end();
+        } else {
+          controller.enqueue(value);
+        }
+      } catch (err) {
+        controller.error(err);
+        end();
+      }
+    },
+    cancel(reason) {
+      end();
+      return reader.cancel(reason);
+    },
+  });
+}
+
+/** What went wrong, in one line for the host or stderr; never a token. */
+function explain(err: unknown, origin: string): string {
+  if (err instanceof KeywardError) return `keyward: ${err.code}: ${oneLine(err)}`;
+  if (err instanceof StreamableHTTPError && err.code !== undefined && err.code > 0) {
+    const hint =
+      err.code === 401
+        ? ' (the token was refused even after a refresh: run keyward login for this credential)'
+        : '';
+    return `the remote MCP server ${origin} answered HTTP ${err.code}${hint}: ${oneLine(err)}`;
+  }
+  return `the remote MCP server ${origin} could not be reached: ${oneLine(err)}`;
+}
+
 /** One line about an error, for stderr. */
-function describe(err: unknown): string {
+function oneLine(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   return message.replace(/\s+/g, ' ').slice(0, 500);
 }
