@@ -21,9 +21,9 @@ export function comparisonTable(results: LoadResult[]): string {
     String(r.loginPrompts),
     r.tokensInClearOnDisk === 0
       ? 'none'
-      : `${r.tokensInClearOnDisk} tokens in ${r.filesWithTokens.map((f) => `\`${f}\``).join(', ')}`,
+      : `${r.tokensInClearOnDisk} tokens, in ${r.filesWithTokens.map((f) => `\`${stableName(f)}\``).join(', ')}`,
     String(r.tokensOnStderr),
-    `${r.removal}: ${r.removalRevokes ? 'revoked' : 'refresh token still accepted'} (${r.afterRemoval})`,
+    removalOutcome(r),
   ]);
   return table(
     [
@@ -39,6 +39,20 @@ export function comparisonTable(results: LoadResult[]): string {
     ],
     rows,
   );
+}
+
+/** Says what removing did; a grant the server already revoked during the load proves nothing. */
+function removalOutcome(r: LoadResult): string {
+  if (r.grantErrors.some((e) => e.startsWith('invalid_grant'))) {
+    return `${r.removal}: not measured, the server had already revoked the grant (reuse detection)`;
+  }
+  const outcome = r.removalRevokes ? 'revoked' : 'the refresh token is still accepted';
+  return `${r.removal}: ${outcome} (${r.afterRemoval})`;
+}
+
+/** Replaces the server-URL hash in mcp-remote's file names, which changes with every port. */
+function stableName(file: string): string {
+  return file.replace(/[0-9a-f]{32}/g, '<hash>');
 }
 
 /** Formats a per-expiry rate without trailing zeros. */
