@@ -54,12 +54,15 @@ export interface LoadResult {
   tool: ProxyTool;
   hosts: number;
   ttlSeconds: number;
-  /** Access-token lifetimes the load lasted (its duration over the lifetime). */
+  /** Access-token lifetimes the load was planned for (calls start only within them). */
   expiries: number;
+  /** How long the load took, in seconds (a call that hangs runs past the plan). */
+  loadSeconds: number;
   calls: number;
   failedCalls: number;
   /** Distinct failure messages (first 160 characters). */
   failures: string[];
+  /** Refresh grants at the server within the planned lifetimes. */
   refreshes: number;
   refreshesPerExpiry: number;
   /** `grant.error` events during the load, as `error: detail`. */
@@ -210,6 +213,11 @@ async function mcpRemoteSide(as: OidcServer, mcp: McpRemoteServer): Promise<Side
         if (url !== undefined && walked === undefined) walked = as.completeAuthorization(url);
       });
       await walked;
+      // It must have gone to the stub: anything else could have been a real browser.
+      if (!fs.existsSync(path.join(base, 'opened'))) {
+        await host.client.close();
+        throw new Error('mcp-remote did not open its login URL with the stub browser');
+      }
       return host;
     },
     async remove() {
@@ -311,10 +319,18 @@ export async function measure(tool: ProxyTool, options: LoadOptions = {}): Promi
     const scanner = setInterval(() => scan.run(), 1000);
     const stderrAtStart = hosts.map((h) => h.stderr().length);
     const started = Date.now();
-    const { calls, failures } = await load(hosts, started + expiries * ttlSeconds * 1000, intervalMs);
-    const lifetimes = (Date.now() - started) / 1000 / ttlSeconds;
+    const deadline = started + expiries * ttlSeconds * 1000;
+    // Refreshes are counted over the planned lifetimes, so that hung calls do not dilute the rate.
+    const refreshCount = () => (as.events.grantSuccess.refresh_token ?? 0) - refreshesBefore;
+    let refreshes: number | undefined;
+    const windowEnd = setTimeout(() => {
+      refreshes = refreshCount();
+    }, deadline - Date.now());
+    const { calls, failures } = await load(hosts, deadline, intervalMs);
+    const loadSeconds = (Date.now() - started) / 1000;
     clearInterval(scanner);
-    const refreshes = (as.events.grantSuccess.refresh_token ?? 0) - refreshesBefore;
+    clearTimeout(windowEnd);
+    refreshes ??= refreshCount();
     const grantErrors = as.events.grantErrors.slice(errorsBefore).map((e) => `${e.error}: ${e.detail}`);
 
     await Promise.all(hosts.map((h) => h.client.close()));
@@ -333,12 +349,13 @@ export async function measure(tool: ProxyTool, options: LoadOptions = {}): Promi
       tool,
       hosts: hostCount,
       ttlSeconds,
-      expiries: Number(lifetimes.toFixed(1)),
+      expiries,
+      loadSeconds: Number(loadSeconds.toFixed(1)),
       calls,
       failedCalls: failures.length,
       failures: [...new Set(failures)],
       refreshes,
-      refreshesPerExpiry: refreshes / lifetimes,
+      refreshesPerExpiry: refreshes / expiries,
       grantErrors,
       loginPrompts,
       tokensInClearOnDisk: scan.tokens.size,
