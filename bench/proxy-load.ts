@@ -86,7 +86,7 @@ export interface LoadResult {
 const MCP_REMOTE = path.join(REPO_ROOT, 'node_modules', 'mcp-remote', 'dist', 'proxy.js');
 const CREDENTIAL = 'remote';
 /** mcp-remote prints this line, then the URL on the next one. */
-const MCP_REMOTE_PROMPT = /Please authorize this client by visiting:\s*\n\s*(\S+)/;
+const MCP_REMOTE_PROMPT = /Please authorize this client by visiting:\s*\n\s*(\S+)\n/;
 
 /** What either proxy prints on stderr when it needs the user to log in. */
 const LOGIN_PROMPT = /Please authorize this client by visiting:|open this URL to log in|enter the code/g;
