@@ -132,6 +132,8 @@ describe('keyward connect', () => {
       !res.stderr.includes(entry.env.KEYWARD_CLIENT_TOKEN as string),
       'the token is data, on stdout only',
     );
+    // Issue 12: an entry with a token must not land in a committed project file unannounced.
+    assert.match(res.stderr, /holds a client token.*keep it out of git/);
 
     const list = await runCli(home, ['client', 'list', '--json']);
     const client = JSON.parse(list.stdout).find((c: { name: string }) => c.name === 'github-allowed');

@@ -7,12 +7,13 @@
  * server going away mid-session, stdin closing, an unknown credential, no daemon.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { InMemoryEventStore } from '@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
@@ -80,18 +81,30 @@ async function startEverything(
 interface Gate {
   url: string;
   seen: { allowed: number; refused: number };
+  /** The `X-Tenant` header of every request let through (`--header` test). */
+  tenants: string[];
   close(): Promise<void>;
 }
 
-async function startGate(upstreamPort: number, mcpPath = '/mcp'): Promise<Gate> {
+async function startGate(
+  upstreamPort: number,
+  mcpPath = '/mcp',
+  options: { cutOnce?: { match: string; afterMs: number } } = {},
+): Promise<Gate> {
   const seen = { allowed: 0, refused: 0 };
-  const server = http.createServer((req, res) => {
+  const tenants: string[] = [];
+  let cut = options.cutOnce;
+  const server = http.createServer(async (req, res) => {
     if (req.headers.authorization !== `${TOKEN_TYPE} ${KEY}`) {
       seen.refused += 1;
       res.writeHead(401, { 'www-authenticate': 'Bearer' }).end();
       return;
     }
     seen.allowed += 1;
+    tenants.push(String(req.headers['x-tenant'] ?? ''));
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
     const upstream = http.request(
       { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
@@ -101,13 +114,19 @@ async function startGate(upstreamPort: number, mcpPath = '/mcp'): Promise<Gate> 
     );
     upstream.on('error', () => res.destroy());
     res.on('close', () => upstream.destroy());
-    req.pipe(upstream);
+    // A network failure in the middle of one answer, the server staying up.
+    if (cut !== undefined && body.includes(cut.match)) {
+      setTimeout(() => res.destroy(), cut.afterMs);
+      cut = undefined;
+    }
+    upstream.end(body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}${mcpPath}`,
     seen,
+    tenants,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -158,6 +177,94 @@ function rawProxy(home: TestHome, args: string[]) {
         });
       }
     },
+  };
+}
+
+/** Runs the CLI in a fresh process and returns every module URL it resolved, and its exit code. */
+function cliModules(home: TestHome, args: string[]): { loaded: string[]; code: number | null } {
+  const hook =
+    'data:text/javascript,export async function resolve(s, c, next) { const r = await next(s, c); ' +
+    'process.stderr.write("LOADED " + r.url + "\\n"); return r; }';
+  const loader = `data:text/javascript,${encodeURIComponent(
+    `import { register } from 'node:module'; register(${JSON.stringify(hook)});`,
+  )}`;
+  const result = spawnSync(process.execPath, ['--import', loader, CLI, ...args], {
+    env: home.env,
+    input: '',
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const loaded = result.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('LOADED '))
+    .map((l) => l.slice('LOADED '.length));
+  return { loaded, code: result.status };
+}
+
+/**
+ * A stateful MCP server on the SDK's own Streamable HTTP transport and its example event store
+ * (resumable streams). Tools: `count` (calls in this session) and `slow` (progress every 2 s, then
+ * an answer). Clearing `sessions` makes it forget them: it then answers 404 to their id, as the
+ * spec says a server must (and as the SDK's transport does for an unknown id).
+ */
+async function startSessionServer() {
+  const sessions = new Map<string, StreamableHTTPServerTransport>();
+  const initializes: unknown[] = [];
+  const server = http.createServer(async (req, res) => {
+    const id = req.headers['mcp-session-id'];
+    if (typeof id === 'string') {
+      const transport = sessions.get(id);
+      if (transport === undefined) {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end('{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}');
+        return;
+      }
+      await transport.handleRequest(req, res);
+      return;
+    }
+    const mcp = new McpServer({ name: 'sessions', version: '1.0.0' });
+    let calls = 0;
+    mcp.registerTool('count', { description: 'Counts calls in this session.' }, async () => {
+      calls += 1;
+      return { content: [{ type: 'text' as const, text: `call ${calls}` }] };
+    });
+    mcp.registerTool('slow', { description: 'Reports progress every 2 s, 7 times.' }, async (extra) => {
+      const token = extra._meta?.progressToken;
+      for (let step = 1; step <= 7; step++) {
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        if (token !== undefined) {
+          await extra.sendNotification({
+            method: 'notifications/progress',
+            params: { progressToken: token, progress: step, total: 7 },
+          });
+        }
+      }
+      return { content: [{ type: 'text' as const, text: 'slow done' }] };
+    });
+    // Called on notifications/initialized: the host's capabilities, as this session got them.
+    mcp.server.oninitialized = () => initializes.push(mcp.server.getClientCapabilities());
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => crypto.randomUUID(),
+      eventStore: new InMemoryEventStore(),
+      onsessioninitialized: (sid) => {
+        sessions.set(sid, transport);
+      },
+    });
+    await mcp.connect(transport);
+    await transport.handleRequest(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}/mcp`,
+    sessions,
+    initializes,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -368,6 +475,27 @@ describe('keyward proxy in front of server-everything', () => {
     });
   });
 
+  test('a stream cut in the middle of an answer is resumed with Last-Event-ID and the answer arrives', async () => {
+    const sdkServer = await startSessionServer();
+    const flaky = await startGate(sdkServer.port, '/mcp', { cutOnce: { match: '"slow"', afterMs: 3000 } });
+    try {
+      const host = await startHost(proxyEntry(flaky.url), { capabilities: {} });
+      hosts.push(host);
+      const progress: number[] = [];
+      // 14 s, longer than the proxy's 10 s grace: the resumed stream must count as the answer's.
+      const result = await host.client.callTool({ name: 'slow', arguments: {} }, undefined, {
+        onprogress: (p) => progress.push(p.progress),
+        timeout: 120_000,
+      });
+      assert.match(JSON.stringify(result.content), /slow done/);
+      assert.deepEqual(progress.slice(0, 6), [1, 2, 3, 4, 5, 6]);
+      assert.match(host.stderr(), /SSE stream disconnected/);
+    } finally {
+      await flaky.close();
+      await sdkServer.close();
+    }
+  });
+
   test('a server that only speaks the older HTTP+SSE transport is reached through the fallback', async () => {
     const legacy = await startEverything('sse');
     const legacyGate = await startGate(legacy.port, '/sse');
@@ -395,41 +523,8 @@ describe('keyward proxy in front of server-everything', () => {
   });
 
   test('a session the server forgot is replaced by replaying the host initialize; the host sees no error', async () => {
-    // A stateful server on the SDK's own transport; "forgetting" answers 404 to the old session
-    // id, as the spec says a server must (and as the SDK's transport does for an unknown id).
-    const sessions = new Map<string, StreamableHTTPServerTransport>();
-    const initializes: unknown[] = [];
-    const server = http.createServer(async (req, res) => {
-      const id = req.headers['mcp-session-id'];
-      if (typeof id === 'string') {
-        const transport = sessions.get(id);
-        if (transport === undefined) {
-          res.writeHead(404, { 'content-type': 'application/json' });
-          res.end('{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}');
-          return;
-        }
-        await transport.handleRequest(req, res);
-        return;
-      }
-      const mcp = new McpServer({ name: 'forgetful', version: '1.0.0' });
-      let calls = 0;
-      mcp.registerTool('count', { description: 'Counts calls in this session.' }, async () => {
-        calls += 1;
-        return { content: [{ type: 'text' as const, text: `call ${calls}` }] };
-      });
-      // Called on notifications/initialized: the host's capabilities, as this session got them.
-      mcp.server.oninitialized = () => initializes.push(mcp.server.getClientCapabilities());
-      const transport = new StreamableHTTPServerTransport({
-        sessionIdGenerator: () => crypto.randomUUID(),
-        onsessioninitialized: (sid) => {
-          sessions.set(sid, transport);
-        },
-      });
-      await mcp.connect(transport);
-      await transport.handleRequest(req, res);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+    const sdkServer = await startSessionServer();
+    const { sessions, initializes, url } = sdkServer;
     try {
       const host = await startHost(proxyEntry(url), { capabilities: { roots: { listChanged: true } } });
       hosts.push(host);
@@ -445,10 +540,7 @@ describe('keyward proxy in front of server-everything', () => {
       assert.deepEqual(initializes[0], { roots: { listChanged: true } });
       assert.match(host.stderr(), /ended the session; starting a new one/);
     } finally {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await sdkServer.close();
     }
   });
 
@@ -470,6 +562,60 @@ describe('keyward proxy in front of server-everything', () => {
     ]);
     assert.equal(header.code, 2);
     assert.equal(header.stdout, '');
+  });
+
+  test('only proxy loads the MCP SDK', () => {
+    const sdk = (loaded: string[]) => loaded.filter((u) => u.includes('/@modelcontextprotocol/'));
+    const status = cliModules(home, ['status', '--json']);
+    assert.equal(status.code, 0);
+    assert.ok(status.loaded.some((u) => u.includes('/dist/daemon/cli/commands/proxy.js')));
+    assert.deepEqual(sdk(status.loaded), []);
+    assert.deepEqual(sdk(cliModules(home, ['proxy', '--help']).loaded), []);
+    // stdin is empty: the proxy starts, finds stdin closed, and exits 0.
+    const proxy = cliModules(home, ['proxy', 'everything', '--url', gate.url]);
+    assert.equal(proxy.code, 0);
+    assert.ok(sdk(proxy.loaded).length > 0);
+  });
+
+  test('--header reaches the server on every request', async () => {
+    const headerGate = await startGate(everything.port);
+    try {
+      const entry = proxyEntry(headerGate.url);
+      const host = await startHost({ ...entry, args: [...entry.args, '--header', 'X-Tenant: acme'] });
+      hosts.push(host);
+      await host.client.listTools();
+      assert.ok(headerGate.seen.allowed > 0);
+      assert.deepEqual([...new Set(headerGate.tenants)], ['acme']);
+      assert.equal(headerGate.tenants.length, headerGate.seen.allowed);
+    } finally {
+      await headerGate.close();
+    }
+  });
+
+  test('the daemon going away mid-session: an error answer that names it, and the proxy keeps serving', async () => {
+    const own = makeHome();
+    const ownDaemon = await startDaemon(own);
+    try {
+      const add = await runCli(own, ['add', 'everything', '--api-key', '--token-type', TOKEN_TYPE], {
+        input: KEY,
+      });
+      assert.equal(add.code, 0, add.stderr);
+      const proxy = rawProxy(own, ['everything', '--url', gate.url]);
+      proxy.send(INITIALIZE(1));
+      await proxy.waitFor((m) => m.id === 1);
+      proxy.send('{"jsonrpc":"2.0","method":"notifications/initialized"}');
+      await ownDaemon.stop();
+      proxy.send('{"jsonrpc":"2.0","id":2,"method":"tools/list"}');
+      const failed = await proxy.waitFor((m) => m.id === 2);
+      assert.match(failed.error?.message ?? '', /DAEMON_UNAVAILABLE/);
+      proxy.send('{"jsonrpc":"2.0","id":3,"method":"ping"}');
+      assert.ok((await proxy.waitFor((m) => m.id === 3)).error);
+      proxy.child.stdin.end();
+      assert.equal(await proxy.exited, 0);
+    } finally {
+      await ownDaemon.stop().catch(() => undefined);
+      own.cleanup();
+    }
   });
 
   test('no daemon: exit 3', async () => {

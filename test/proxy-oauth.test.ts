@@ -11,6 +11,7 @@
  *   served, one refresh per expiry, no `grant.error`, no token on stderr or in clear on disk.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -170,6 +171,31 @@ describe('connect --remote and keyward proxy behind oidc-provider', () => {
       'api:write',
     ]);
     assert.deepEqual(note.scope.split(' ').sort(), ['api:read', 'api:write']);
+  });
+
+  test('a login the user refuses ends the proxy with exit 5 and nothing on stdout', async () => {
+    const entry = await connectEntry(home, 'refused', ['--remote', mcp.url]);
+    const child = spawn(entry.command, [...entry.args, '--no-browser'], {
+      env: { PATH: process.env.PATH ?? '', ...entry.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let walked: Promise<unknown> | undefined;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const url = stderr.split('\n').find((l) => l.startsWith('http'));
+      if (url !== undefined && walked === undefined) walked = as.completeAuthorization(url, { deny: true });
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await walked;
+    assert.equal(code, 5, stderr);
+    assert.match(stderr, /^keyward: LOGIN_REQUIRED: the login of "refused" failed/m);
+    assert.equal(stdout, '');
+    child.stdin.end();
   });
 
   test('remove revokes the grant at the server', async () => {

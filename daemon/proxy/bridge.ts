@@ -18,7 +18,7 @@
  *   keeps serving;
  * - a host request the server cannot answer gets a JSON-RPC error answer, never silence: when
  *   sending fails, and when the stream that should carry its answer ends without it and is not
- *   resumed within `orphanGraceMs`.
+ *   resumed (the SDK resumes a stream that carried event ids) within `orphanGraceMs`.
  */
 import type { Readable, Writable } from 'node:stream';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
@@ -81,10 +81,10 @@ export class Bridge {
   #renewing: Promise<void> | undefined;
   /** Host requests waiting for the server's answer: id → method. */
   readonly #pending = new Map<RequestId, string>();
-  /** Pending requests whose stream ended without their answer. */
-  readonly #orphans = new Set<RequestId>();
-  /** Resumed streams (GET with `Last-Event-ID`) now open: orphans may still be answered there. */
-  #resuming = 0;
+  /** Pending requests whose stream ended without their answer: id → when. */
+  readonly #orphans = new Map<RequestId, number>();
+  /** The last event id of a stream that ended unanswered → the requests it carried (for its resumption). */
+  readonly #resumable = new Map<string, RequestId[]>();
   /** The host's initialize and initialized messages, replayed for a new session. */
   #initialize: JSONRPCRequest | undefined;
   #initialized: JSONRPCMessage | undefined;
@@ -314,53 +314,50 @@ export class Bridge {
   }
 
   /**
-   * Watches the server's event streams: which host requests a POST's stream carried, and whether
-   * a resumed stream is open. The SDK resumes a stream that carried an event id; one that ends
-   * unanswered and is not resumed would leave its requests waiting forever.
+   * Watches the server's event streams for the host requests they carry: a POST's stream carries
+   * the requests in its body, and a GET with `Last-Event-ID` resumes (for the SDK) the stream whose
+   * last event that was. A stream that ends before answering and is not resumed within the grace
+   * would leave its requests waiting forever: they get an error answer instead.
    */
   #watch(init: RequestInit | undefined, response: Response): Response {
     const streaming = (response.headers.get('content-type') ?? '').includes('text/event-stream');
     if (!response.ok || !streaming || response.body === null) return response;
     const method = (init?.method ?? 'GET').toUpperCase();
-    let onEnd: () => void;
+    let ids: RequestId[];
     if (method === 'POST') {
-      const ids = requestIds(init?.body);
-      if (ids.length === 0) return response;
-      onEnd = () => this.#streamEnded(ids);
-    } else if (method === 'GET' && new Headers(init?.headers).has('last-event-id')) {
-      this.#resuming += 1;
-      onEnd = () => {
-        this.#resuming -= 1;
-        this.#scheduleOrphanCheck();
-      };
+      ids = requestIds(init?.body);
     } else {
-      return response;
+      const resumed = new Headers(init?.headers).get('last-event-id');
+      ids = (resumed !== null && this.#resumable.get(resumed)) || [];
+      if (resumed !== null) this.#resumable.delete(resumed);
+      // Resumed: their answers may still come, on this stream.
+      for (const id of ids) this.#orphans.delete(id);
     }
-    return new Response(endWatched(response.body, onEnd), {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
+    if (ids.length === 0) return response;
+    return new Response(
+      watchEvents(response.body, (lastEventId) => this.#streamEnded(ids, lastEventId)),
+      { status: response.status, statusText: response.statusText, headers: response.headers },
+    );
   }
 
-  #streamEnded(ids: RequestId[]): void {
-    let orphaned = false;
-    for (const id of ids) {
-      if (this.#pending.has(id)) {
-        this.#orphans.add(id);
-        orphaned = true;
-      }
+  #streamEnded(ids: RequestId[], lastEventId: string | undefined): void {
+    const open = ids.filter((id) => this.#pending.has(id));
+    if (open.length === 0) return;
+    if (lastEventId !== undefined) this.#resumable.set(lastEventId, open);
+    const now = Date.now();
+    for (const id of open) this.#orphans.set(id, now);
+    const grace = this.#options.orphanGraceMs ?? ORPHAN_GRACE_MS;
+    setTimeout(() => this.#checkOrphans(grace), grace).unref();
+  }
+
+  #checkOrphans(grace: number): void {
+    if (this.#closing) return;
+    for (const [eventId, ids] of [...this.#resumable]) {
+      if (!ids.some((id) => this.#pending.has(id))) this.#resumable.delete(eventId);
     }
-    if (orphaned) this.#scheduleOrphanCheck();
-  }
-
-  #scheduleOrphanCheck(): void {
-    setTimeout(() => this.#checkOrphans(), this.#options.orphanGraceMs ?? ORPHAN_GRACE_MS).unref();
-  }
-
-  #checkOrphans(): void {
-    if (this.#closing || this.#resuming > 0) return;
-    for (const id of [...this.#orphans]) {
+    const now = Date.now();
+    for (const [id, since] of [...this.#orphans]) {
+      if (now - since < grace) continue;
       this.#orphans.delete(id);
       if (!this.#pending.delete(id)) continue;
       void this.#toHost({
@@ -433,14 +430,30 @@ function requestIds(body: RequestInit['body'] | undefined): RequestId[] {
   }
 }
 
-/** Passes `body` through, calling `onEnd` once when it ends, fails or is cancelled. */
-function endWatched(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableStream<Uint8Array> {
+/**
+ * Passes an event stream through, noting the last event id (SSE `id:` lines), and calls `onEnd`
+ * with it once when the stream ends, fails or is cancelled.
+ */
+function watchEvents(
+  body: ReadableStream<Uint8Array>,
+  onEnd: (lastEventId: string | undefined) => void,
+): ReadableStream<Uint8Array> {
   const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let partial = '';
+  let lastEventId: string | undefined;
   let ended = false;
+  const scan = (text: string) => {
+    const lines = (partial + text).split(/\r\n|\r|\n/);
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.startsWith('id:')) lastEventId = line.slice(line.startsWith('id: ') ? 4 : 3);
+    }
+  };
   const end = () => {
     if (ended) return;
     ended = true;
-    onEnd();
+    onEnd(lastEventId);
   };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -450,6 +463,7 @@ function endWatched(body: ReadableStream<Uint8Array>, onEnd: () => void): Readab
           controller.close();
           end();
         } else {
+          scan(decoder.decode(value, { stream: true }));
           controller.enqueue(value);
         }
       } catch (err) {

@@ -22,6 +22,9 @@ export interface ProxyInput {
   browser: boolean;
 }
 
+/** Failures at start that may clear while the proxy runs. */
+const TRANSIENT = new Set(['VAULT_LOCKED', 'UPSTREAM_UNAVAILABLE', 'UPSTREAM_ERROR']);
+
 function cliError(err: unknown): unknown {
   return err instanceof KeywardError ? new CliError(err.code, err.message) : err;
 }
@@ -82,8 +85,16 @@ export async function runProxy(input: ProxyInput, ctx: CliContext): Promise<numb
   try {
     await client.getToken(input.name);
   } catch (err) {
-    if (!(err instanceof KeywardError && err.code === 'LOGIN_REQUIRED')) throw cliError(err);
-    await flow.login();
+    if (!(err instanceof KeywardError)) throw err;
+    if (err.code === 'LOGIN_REQUIRED') {
+      await flow.login();
+    } else if (TRANSIENT.has(err.code)) {
+      // Serve anyway: requests get error answers that say why until it clears (an unlock, the
+      // authorization server coming back), and the host need not be restarted.
+      say(ctx.io, `keyward: ${err.code}: ${err.message} (serving; requests fail until this clears)`);
+    } else {
+      throw cliError(err);
+    }
   }
 
   const bridge = new Bridge({
