@@ -20,6 +20,7 @@ import {
   type DaemonProcess,
   makeHome,
   runCli,
+  socketRequest,
   startDaemon,
   type TestHome,
 } from './helpers/daemon-process.js';
@@ -128,6 +129,23 @@ describe("the MCP SDK's mcpAuthRouter with its demo provider", () => {
     }
     const again = await loginHeadless(home, sdk, 'sdk');
     assert.equal(again.code, 0, again.stderr);
+
+    // A login that supersedes a pending one takes over the same port.
+    const route = '/v1/credentials/sdk/login';
+    const pending = await socketRequest(home.socket, 'POST', route, { body: { flow: 'authorization_code' } });
+    assert.equal(pending.status, 200, pending.text);
+    const newer = await socketRequest(home.socket, 'POST', route, { body: { flow: 'authorization_code' } });
+    assert.equal(newer.status, 200, newer.text);
+    assert.equal(new URL(newer.body.authorization_url).searchParams.get('redirect_uri'), redirect);
+    const landing = await sdk.completeAuthorization(newer.body.authorization_url);
+    assert.equal(landing.status, 200, landing.body);
+    const flows = await Promise.all(
+      [pending, newer].map(
+        async (f) => (await socketRequest(home.socket, 'GET', `/v1/flows/${f.body.flow_id}`)).body,
+      ),
+    );
+    assert.equal(flows[0].state, 'failed');
+    assert.equal(flows[1].state, 'complete');
   });
 
   test('--redirect-port picks the registered port', async () => {

@@ -136,25 +136,27 @@ export async function startAuthorizationCodeFlow(deps: LoginDeps, timeoutMs: num
  * will only redirect there.
  */
 async function listenLoopback(server: http.Server, port: number, name: string): Promise<number> {
+  // A superseded login of the same credential has closed its listener already (flow-registry.ts
+  // stops it in begin()), and libuv releases a listening socket at once: no retry needed.
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
   } catch (err) {
-    if (
-      (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ||
-      (err as NodeJS.ErrnoException).code === 'EACCES'
-    ) {
-      throw new ApiError(
-        'UPSTREAM_UNAVAILABLE',
-        `the login redirect port 127.0.0.1:${port} of "${name}" is in use by another process ` +
-          `(find it with: lsof -nP -iTCP:${port} -sTCP:LISTEN, or ss -ltnp 'sport = :${port}'); ` +
-          `stop that process (another keyward login of "${name}" or an mcp-remote may hold it), or remove the credential and add it again ` +
-          'with a free --redirect-port (a pre-registered client needs that port registered at the server too)',
-      );
-    }
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EADDRINUSE' && code !== 'EACCES') throw err;
+    throw new ApiError(
+      'UPSTREAM_UNAVAILABLE',
+      `the login redirect port 127.0.0.1:${port} of "${name}" is in use by another process ` +
+        `(find it with: lsof -nP -iTCP:${port} -sTCP:LISTEN, or ss -ltnp 'sport = :${port}'); ` +
+        'stop that process (an mcp-remote, or another credential added with the same --redirect-port), ' +
+        'or remove the credential and add it again with a free --redirect-port ' +
+        '(a pre-registered client needs that port registered at the server too)',
+    );
   }
   return (server.address() as AddressInfo).port;
 }
