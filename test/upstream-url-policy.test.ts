@@ -215,6 +215,15 @@ test('a refused login shows the sanitized error_description and a hint that fits
     /http:\/\/127\.0\.0\.1:33333\/callback.*--redirect-port/,
   );
   assert.match(refused('invalid_grant', 'x').message, /HTTP 400/);
+  const exchange = loginFailure(
+    'files',
+    new UpstreamFailure('login_required', 'the login of "files" failed (invalid_grant, HTTP 400)', {
+      oauthError: 'invalid_grant',
+      description: 'redirect_uri did not match',
+    }),
+    config,
+  );
+  assert.match(exchange.message, /"redirect_uri did not match"\); .*--redirect-port/);
   const declined = loginFailure(
     'files',
     new oauth.AuthorizationResponseError('denied', {

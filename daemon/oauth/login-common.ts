@@ -62,7 +62,7 @@ function refusalHint(
     const port = config?.redirect_port;
     return port != null
       ? `the server does not accept the redirect URI http://127.0.0.1:${port}/callback: register that URI for the client, or remove "${name}" and add it again with --redirect-port set to the port the client is registered with`
-      : `the server does not accept keyward's redirect URI (a port-less loopback URI): remove "${name}" and add it again with --redirect-port set to the port the client is registered with`;
+      : `the server does not accept the redirect URI on the ephemeral port this login used (it matches ports exactly): remove "${name}" and add it again with --redirect-port set to the port the client is registered with`;
   }
   switch (code) {
     case 'access_denied':
@@ -133,6 +133,11 @@ export function loginFailure(
   if (err instanceof UpstreamFailure) {
     switch (err.failureClass) {
       case 'login_required':
+        // A code exchange refused over its redirect_uri (invalid_grant) is a registration problem,
+        // not a grant that ended: say which.
+        if (/redirect/i.test(sanitizeErrorDescription(err.description) ?? '')) {
+          return refusal(name, err.message, err.oauthError, err.description, config, true);
+        }
         return { code: 'LOGIN_REQUIRED', message: `${err.message}; ${again}` };
       case 'transient':
         return { code: 'UPSTREAM_UNAVAILABLE', message: `${err.message}; try again later` };
