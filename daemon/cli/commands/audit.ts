@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { EXIT } from '../../../shared/errors.js';
 import type { AuditVerifyResponse } from '../../../shared/protocol.js';
 import { type AuditEntry, readAuditEntries } from '../../audit-log.js';
+import { inertField } from '../../inert-text.js';
 import type { CliContext } from '../context.js';
 import { printData, say } from '../io.js';
 
@@ -20,10 +21,11 @@ export function auditTable(entries: AuditEntry[]): string {
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
-  const dash = (v: unknown): string => (v === null || v === undefined ? '-' : String(v));
+  // Every cell escaped, newline included: a path with a newline must not fake a row.
+  const dash = (v: unknown): string => (v === null || v === undefined ? '-' : inertField(String(v)));
   for (const e of entries) {
-    const caller = e.client ? `client ${e.client}` : dash(e.caller);
-    const what = e.target ? `${e.event} ${e.target}` : e.event;
+    const caller = e.client ? `client ${inertField(e.client)}` : dash(e.caller);
+    const what = inertField(e.target ? `${e.event} ${e.target}` : e.event);
     table.push([
       dash(e.ts),
       what,
@@ -32,7 +34,7 @@ export function auditTable(entries: AuditEntry[]): string {
       dash(e.peer?.pid),
       dash(e.peer?.uid),
       dash(e.peer?.exe),
-      e.code ? `${e.outcome} (${e.code})` : dash(e.outcome),
+      e.code ? inertField(`${e.outcome} (${e.code})`) : dash(e.outcome),
       dash(e.refreshed),
     ]);
   }
