@@ -66,8 +66,12 @@ export async function startDaemon(
     const adminToken = ensureAdminToken(paths);
     const invalidateWindowMs = testOverride('KEYWARD_TEST_INVALIDATE_WINDOW_MS');
     const auditMaxBytes = testOverride('KEYWARD_TEST_AUDIT_MAX_BYTES');
-    if (invalidateWindowMs !== undefined || auditMaxBytes !== undefined) {
-      log.warn({ invalidateWindowMs, auditMaxBytes }, 'KEYWARD_TESTING=1: test overrides are in effect');
+    const auditWindowMs = testOverride('KEYWARD_TEST_AUDIT_WINDOW_MS');
+    if ([invalidateWindowMs, auditMaxBytes, auditWindowMs].some((v) => v !== undefined)) {
+      log.warn(
+        { invalidateWindowMs, auditMaxBytes, auditWindowMs },
+        'KEYWARD_TESTING=1: test overrides are in effect',
+      );
     }
     const oauth = new OAuthService({
       vault,
@@ -80,6 +84,7 @@ export async function startDaemon(
       store: vault,
       onWarning: (m) => log.warn(m),
       ...(auditMaxBytes !== undefined ? { maxBytes: auditMaxBytes } : {}),
+      ...(auditWindowMs !== undefined ? { coalesceWindowMs: auditWindowMs } : {}),
     });
     // A passphrase vault gives the audit key once unlocked; entries wait in memory until then.
     if (!vault.locked) audit.start(vault.deriveKey('audit-log'));

@@ -1,8 +1,10 @@
 /**
  * `keyward audit [--json] [--verify]`: the audit log. Listing reads `audit.log.1` and `audit.log`
- * directly, so it works with the daemon down; `--verify` asks the daemon, which holds the MAC key
- * (derived from the vault's data key), and exits 1 naming the first line that was edited, removed
- * or reordered.
+ * directly (and, before them, the admin events that rotation took out of them, from
+ * `audit.log.admin`), so it works with the daemon down; `--verify` asks the daemon, which holds
+ * the MAC key (derived from the vault's data key), exits 1 naming the first line that was edited,
+ * removed or reordered, and says how many lines rotation left behind. A line with `count` stands
+ * for that many refusals of one kind (see audit-coalescer.ts).
  */
 import Table from 'cli-table3';
 import type { Command } from 'commander';
@@ -34,7 +36,7 @@ export function auditTable(entries: AuditEntry[]): string {
       dash(e.peer?.pid),
       dash(e.peer?.uid),
       dash(e.peer?.exe),
-      e.code ? inertField(`${e.outcome} (${e.code})`) : dash(e.outcome),
+      inertField(`${e.code ? `${e.outcome} (${e.code})` : e.outcome}${e.count ? ` x${e.count}` : ''}`),
       dash(e.refreshed),
     ]);
   }
@@ -43,8 +45,12 @@ export function auditTable(entries: AuditEntry[]): string {
 
 /** Describes a verification result in one sentence. */
 export function describeVerification(result: AuditVerifyResponse): string {
+  const rotated =
+    result.rotated > 0
+      ? `; ${result.rotated} earlier line${result.rotated === 1 ? '' : 's'} left by rotation (${result.rotated_admin} admin event${result.rotated_admin === 1 ? '' : 's'} among them kept in ${result.admin_file ?? 'the admin file'})`
+      : '';
   if (result.intact) {
-    return `audit log intact: ${result.lines} line${result.lines === 1 ? '' : 's'} (${result.files.join(', ') || 'no files yet'})`;
+    return `audit log intact: ${result.lines} line${result.lines === 1 ? '' : 's'} (${result.files.join(', ') || 'no files yet'})${rotated}`;
   }
   const f = result.failure;
   if (!f) return 'audit log NOT intact';
