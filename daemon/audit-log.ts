@@ -7,10 +7,11 @@
  *
  * It cannot be flushed (contract.md "Security (v2)"): repeated refusals are counted, not written
  * one by one (audit-coalescer.ts), and admin events are also written to `audit.log.admin`, which
- * never rotates. The end of the chain is anchored as it is written: lines are written in batches
- * (one per event-loop turn), each followed by `audit.log.head`, a MACed record of the last line;
- * admin events are written at once and the chain's ends saved in the vault with them. Lines cut
- * from the end, even just before the daemon is killed, are found by `keyward audit --verify`.
+ * never rotates. The end of the chain is anchored as it is written: each line is written at once,
+ * and `audit.log.head`, a MACed record of the last line, is rewritten at the end of the event-loop
+ * turn that wrote lines (one write per batch, off the response's path); admin events rewrite it at
+ * once and save the chain's ends in the vault with them. Lines cut from the end, even just before
+ * the daemon is killed, are found by `keyward audit --verify`.
  *
  * The chain's ends also live in the vault's clear settings: the anchor (the first retained line's
  * seq and predecessor MAC) and the head, saved every few seconds, at rotation, with each admin
