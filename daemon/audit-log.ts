@@ -2,47 +2,77 @@
  * The audit log (contract.md "Access control"): `<KEYWARD_HOME>/audit.log`, one JSON line per token
  * served or denied, per refused connection and per admin change; never a secret. Each line ends
  * with a MAC (HMAC-SHA-512/256, keyed from the vault's data key) over the previous line's MAC and
- * this line, so an edited, removed or reordered line breaks the chain at that line. When the file
- * reaches its size bound it becomes `audit.log.1` (replacing the older one) and the chain goes on
- * in a fresh `audit.log`.
+ * this line, so an edited, removed or reordered line breaks the chain at that line. The files,
+ * their format and verification are in audit-chain.ts.
  *
- * The chain's two ends live in the vault's clear settings: the anchor (the first retained line's
- * seq and predecessor MAC) and the head (the last line written). The anchor catches lines removed
- * from the start; the head, kept in memory and saved every few seconds and at shutdown, catches
- * lines cut from the end. A same-uid attacker who can rewrite both the log and vault.db can still
- * truncate: SECURITY.md says so.
+ * It cannot be flushed (contract.md "Security (v2)"): repeated refusals are counted, not written
+ * one by one (audit-coalescer.ts), and admin events are also written to `audit.log.admin`, which
+ * never rotates. The end of the chain is anchored as it is written: each line is written at once,
+ * and `audit.log.head`, a MACed record of the last line, is rewritten at the end of the event-loop
+ * turn that wrote lines (one write per batch, off the response's path); admin events rewrite it at
+ * once and save the chain's ends in the vault with them. Lines cut from the end, even just before
+ * the daemon is killed, are found by `keyward audit --verify`.
+ *
+ * The chain's ends also live in the vault's clear settings: the anchor (the first retained line's
+ * seq and predecessor MAC) and the head, saved every few seconds, at rotation, with each admin
+ * event and at shutdown. A same-uid attacker who can rewrite the log, the head record and vault.db
+ * (or put back older copies of them) can still truncate: SECURITY.md says so.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import sodium from 'sodium-native';
 import type { AuditVerifyResponse } from '../shared/protocol.js';
 import { ApiError } from './api-error.js';
+import {
+  AUDIT_CHAIN_SETTING,
+  type AuditChain,
+  type AuditPeer,
+  adminEnd,
+  adminFile,
+  auditFiles,
+  computeMac,
+  GENESIS,
+  HEAD_RECORD_BYTES,
+  headFile,
+  headTag,
+  lastLine,
+  parseChain,
+  readHeadRecord,
+  verifyAuditLog,
+} from './audit-chain.js';
+import { type CountedEvent, isCoalescible, RefusalCoalescer } from './audit-coalescer.js';
 import { checkPrivateFile, fsyncDir } from './fs-safety.js';
 import type { Secret } from './secret.js';
+
+export {
+  AUDIT_CHAIN_SETTING,
+  type AuditChain,
+  type AuditEntry,
+  type AuditPeer,
+  auditFiles,
+  readAuditEntries,
+  verifyAuditLog,
+} from './audit-chain.js';
 
 /** Where the file rotates, by default: 10 MiB, so the log never holds more than about 20 MiB. */
 export const DEFAULT_AUDIT_MAX_BYTES = 10 * 1024 * 1024;
 
-/** The clear vault setting that holds the chain's anchor and head. */
-export const AUDIT_CHAIN_SETTING = 'audit.chain';
+/** Admin changes: kept in `audit.log.admin` when made (refusals of them are not). */
+export const ADMIN_EVENTS: ReadonlySet<string> = new Set([
+  'client.add',
+  'client.remove',
+  'credential.add',
+  'credential.remove',
+  'key.rotate',
+  'login',
+  'policy.set',
+  'vault.unlock',
+]);
 
-/** The MAC before the first line ever written. */
-const GENESIS = '0'.repeat(64);
 /** Entries kept while the vault is locked (no key yet); beyond, they are counted and dropped. */
 const MAX_PENDING = 1000;
-/** How often a moved head is saved to the vault. */
+/** How often a moved head is saved to the vault (the head record has it at once). */
 const HEAD_SAVE_INTERVAL_MS = 5_000;
-/** How much of a file's end is read to find its last line; lines are far shorter. */
-const TAIL_BYTES = 64 * 1024;
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
-const LINE_PATTERN = /^(\{.*),"mac":"([0-9a-f]{64})"\}$/;
-
-/** Who was on the other end of the socket, where the platform says. */
-export interface AuditPeer {
-  pid: number | null;
-  uid: number | null;
-  exe: string | null;
-}
 
 /** What happened, as a caller reports it; the log adds `seq`, `ts` and `mac`. */
 export interface AuditEvent {
@@ -63,214 +93,14 @@ export interface AuditEvent {
   refreshed?: boolean | null;
 }
 
-/** One written line, parsed. */
-export interface AuditEntry {
-  seq: number;
-  ts: string;
-  event: string;
-  credential: string | null;
-  client: string | null;
-  caller: string | null;
-  target: string | null;
-  peer: AuditPeer | null;
-  outcome: string;
-  code: string | null;
-  refreshed: boolean | null;
-  mac: string;
-}
-
-/** The chain's ends, as kept in the vault. */
-export interface AuditChain {
-  /** The first retained line: its seq and the MAC before it. */
-  anchor: { seq: number; prev: string };
-  /** The last line written: its seq and MAC (seq 0 and the genesis MAC before any line). */
-  head: { seq: number; mac: string };
-}
-
 /** Where the chain's ends are kept: the vault's clear settings. */
 export interface ChainStore {
   getSetting(key: string): string | undefined;
   setSetting(key: string, value: string): void;
 }
 
-interface PendingEntry {
+interface PendingEntry extends CountedEvent {
   ts: string;
-  event: AuditEvent;
-}
-
-/** Returns the log's files, oldest first. */
-export function auditFiles(file: string): string[] {
-  return [`${file}.1`, file];
-}
-
-function computeMac(key: Secret, prev: string, body: string): string {
-  const out = Buffer.alloc(sodium.crypto_auth_BYTES);
-  sodium.crypto_auth(out, Buffer.from(`${prev}\n${body}`, 'utf8'), key.bytes());
-  return out.toString('hex');
-}
-
-function macMatches(key: Secret, prev: string, body: string, mac: string): boolean {
-  return sodium.crypto_auth_verify(
-    Buffer.from(mac, 'hex'),
-    Buffer.from(`${prev}\n${body}`, 'utf8'),
-    key.bytes(),
-  );
-}
-
-/** Splits a raw line into the MACed body and its MAC, or returns undefined when it has none. */
-function splitLine(raw: string): { body: string; mac: string } | undefined {
-  const match = LINE_PATTERN.exec(raw);
-  if (!match?.[1] || !match[2]) return undefined;
-  return { body: `${match[1]}}`, mac: match[2] };
-}
-
-function parseSeq(body: string): number | null {
-  try {
-    const seq = (JSON.parse(body) as { seq?: unknown }).seq;
-    return typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0 ? seq : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Reads a log file's lines (an absent file has none); refuses a symlinked or foreign one. */
-function readLines(file: string): string[] {
-  if (fs.lstatSync(file, { throwIfNoEntry: false }) === undefined) return [];
-  checkPrivateFile(file);
-  const text = fs.readFileSync(file, 'utf8');
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  return lines;
-}
-
-/** Parses the entries of the log's files, oldest first, for `keyward audit`. */
-export function readAuditEntries(file: string): AuditEntry[] {
-  const entries: AuditEntry[] = [];
-  for (const part of auditFiles(file)) {
-    for (const line of readLines(part)) {
-      try {
-        entries.push(JSON.parse(line) as AuditEntry);
-      } catch {
-        // A damaged line is shown by --verify; the listing skips it.
-      }
-    }
-  }
-  return entries;
-}
-
-function lastLine(file: string): { seq: number; mac: string } | undefined {
-  if (fs.lstatSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | O_NOFOLLOW);
-  try {
-    const size = fs.fstatSync(fd).size;
-    const length = Math.min(size, TAIL_BYTES);
-    const buffer = Buffer.alloc(length);
-    fs.readSync(fd, buffer, 0, length, size - length);
-    const lines = buffer.toString('utf8').split('\n').filter(Boolean);
-    const split = splitLine(lines.at(-1) ?? '');
-    if (!split) return undefined;
-    const seq = parseSeq(split.body);
-    return seq === null ? undefined : { seq, mac: split.mac };
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function parseChain(json: string | undefined): AuditChain | undefined {
-  if (json === undefined) return undefined;
-  try {
-    const value = JSON.parse(json) as AuditChain;
-    const hex = /^[0-9a-f]{64}$/;
-    if (
-      Number.isSafeInteger(value.anchor.seq) &&
-      hex.test(value.anchor.prev) &&
-      Number.isSafeInteger(value.head.seq) &&
-      hex.test(value.head.mac)
-    ) {
-      return { anchor: { ...value.anchor }, head: { ...value.head } };
-    }
-  } catch {
-    // Fall through: a damaged record is treated as none.
-  }
-  return undefined;
-}
-
-function describeOutOfOrder(seqs: Array<number | null>, index: number, expected: number): string {
-  const seq = seqs[index] as number;
-  if (seq > expected) {
-    const later = seqs.indexOf(expected, index + 1);
-    return later === -1
-      ? `it has seq ${seq} where ${expected} was expected: ${seq - expected === 1 ? 'a line was' : `${seq - expected} lines were`} removed before it`
-      : `it has seq ${seq} where ${expected} was expected: lines were reordered (seq ${expected} comes later)`;
-  }
-  return `it has seq ${seq} where ${expected} was expected: lines were reordered or duplicated`;
-}
-
-/**
- * Verifies the chain across `audit.log.1` and `audit.log` with the log's key. `chain` gives the
- * anchor and head to hold the ends to; without it only the lines' own chain is checked.
- */
-export function verifyAuditLog(file: string, key: Secret, chain?: AuditChain): AuditVerifyResponse {
-  const files = auditFiles(file);
-  const present = files.filter((f) => fs.lstatSync(f, { throwIfNoEntry: false }) !== undefined);
-  const lines: Array<{ file: string; line: number; raw: string }> = [];
-  for (const part of files) {
-    readLines(part).forEach((raw, i) => {
-      lines.push({ file: part, line: i + 1, raw });
-    });
-  }
-  const fail = (index: number, seq: number | null, reason: string): AuditVerifyResponse => {
-    const at = lines[index] ?? lines.at(-1);
-    return {
-      intact: false,
-      lines: lines.length,
-      files: present,
-      failure: { file: at?.file ?? file, line: at?.line ?? 0, seq, reason },
-    };
-  };
-
-  const split = lines.map((l) => splitLine(l.raw));
-  const seqs = split.map((s) => (s ? parseSeq(s.body) : null));
-  let prev: string | undefined;
-  let expected: number | undefined;
-  for (let i = 0; i < lines.length; i++) {
-    const parts = split[i];
-    const seq = seqs[i] ?? null;
-    if (!parts || seq === null)
-      return fail(i, null, 'it is not a keyward audit line (no MAC or no seq): edited');
-    if (i === 0) {
-      // The first retained line must be the anchor, or (after a crash mid-rotation) older.
-      const anchor = chain?.anchor ?? { seq: 1, prev: GENESIS };
-      if (seq > anchor.seq) {
-        return fail(
-          i,
-          seq,
-          `it has seq ${seq} but the log starts at seq ${anchor.seq}: lines were removed before it`,
-        );
-      }
-      if (seq === anchor.seq) prev = anchor.prev;
-      expected = seq;
-    }
-    if (seq !== expected) return fail(i, seq, describeOutOfOrder(seqs, i, expected as number));
-    if (prev !== undefined && !macMatches(key, prev, parts.body, parts.mac)) {
-      return fail(i, seq, 'its MAC does not match: the line was edited');
-    }
-    prev = parts.mac;
-    expected = seq + 1;
-  }
-  const head = chain?.head;
-  const lastSeq = expected === undefined ? 0 : expected - 1;
-  if (head !== undefined && head.seq > lastSeq) {
-    return fail(
-      lines.length - 1,
-      lastSeq === 0 ? null : lastSeq,
-      `the log ends at seq ${lastSeq} but seq ${head.seq} was written: the last lines were removed`,
-    );
-  }
-  if (head !== undefined && head.seq === lastSeq && lastSeq > 0 && prev !== head.mac) {
-    return fail(lines.length - 1, lastSeq, 'it is not the last line the daemon wrote: the end was replaced');
-  }
-  return { intact: true, lines: lines.length, files: present };
 }
 
 /** Appends MAC-chained lines to the audit log and rotates it at its size bound. */
@@ -280,12 +110,23 @@ export class AuditLog {
   readonly #store: ChainStore;
   readonly #maxBytes: number;
   readonly #onWarning: (message: string) => void;
+  readonly #coalescer: RefusalCoalescer;
   #key: Secret | undefined;
   #fd: number | undefined;
+  #adminFd: number | undefined;
+  #headFd: number | undefined;
   #size = 0;
-  #chain: AuditChain = { anchor: { seq: 1, prev: GENESIS }, head: { seq: 0, mac: GENESIS } };
+  #chain: AuditChain = {
+    anchor: { seq: 1, prev: GENESIS },
+    head: { seq: 0, mac: GENESIS },
+    admin: { lines: 0, mac: GENESIS },
+  };
   /** seq and predecessor of the current file's first line: the anchor once the file rotates. */
   #fileStart = { seq: 1, prev: GENESIS };
+  /** The head record's write at the end of this event-loop turn, when lines were written in it. */
+  #headWrite: NodeJS.Immediate | undefined;
+  /** Set when the head record was missing or edited at start-up: verification reports it. */
+  #headProblem: string | undefined;
   #pending: PendingEntry[] = [];
   #dropped = 0;
   #dirty = false;
@@ -296,14 +137,20 @@ export class AuditLog {
     file: string;
     store: ChainStore;
     maxBytes?: number;
+    /** How long repeated refusals are counted before their line is written. */
+    coalesceWindowMs?: number;
     onWarning?: (message: string) => void;
   }) {
     this.file = opts.file;
     this.#store = opts.store;
     this.#maxBytes = opts.maxBytes ?? DEFAULT_AUDIT_MAX_BYTES;
     this.#onWarning = opts.onWarning ?? (() => {});
+    this.#coalescer = new RefusalCoalescer({
+      onWindowEnd: () => this.#writeCounts(),
+      ...(opts.coalesceWindowMs !== undefined ? { windowMs: opts.coalesceWindowMs } : {}),
+    });
     // Refuse a symlinked, foreign or loose log at start-up rather than at the first write.
-    for (const part of auditFiles(this.file)) {
+    for (const part of this.#allFiles()) {
       if (fs.lstatSync(part, { throwIfNoEntry: false }) !== undefined) checkPrivateFile(part);
     }
   }
@@ -325,7 +172,10 @@ export class AuditLog {
     }
     this.#key = key;
     this.#resume();
-    this.#fd = this.#openFile();
+    this.#fd = this.#openFile(this.file, true);
+    this.#size = fs.fstatSync(this.#fd).size;
+    this.#headFd = this.#openFile(headFile(this.file), false);
+    this.#chain.anchored = true;
     const pending = this.#pending;
     this.#pending = [];
     for (const entry of pending) this.#write(entry);
@@ -341,13 +191,65 @@ export class AuditLog {
       });
       this.#dropped = 0;
     }
+    this.#writeHead();
     this.#saveChain();
   }
 
   /** Records one event; never throws (a failure to write is reported as a warning). */
   append(event: AuditEvent): void {
     if (this.#closed) return;
-    const entry = { ts: new Date().toISOString(), event };
+    // A refusal anyone can repeat is written once per window, then counted.
+    if (isCoalescible(event) && !this.#coalescer.offer(event)) return;
+    this.#record({ ts: new Date().toISOString(), event });
+  }
+
+  /** Verifies the files against the chain this daemon holds; VAULT_LOCKED before `start`. */
+  verify(): AuditVerifyResponse {
+    if (this.#key === undefined) {
+      throw new ApiError(
+        'VAULT_LOCKED',
+        'the audit log key comes from the vault, which is locked: run: keyward unlock',
+      );
+    }
+    this.#writeHead();
+    const result = verifyAuditLog(this.file, this.#key, this.#chain);
+    if (result.intact && this.#headProblem !== undefined) {
+      return {
+        ...result,
+        intact: false,
+        failure: { file: headFile(this.file), line: 1, seq: null, reason: this.#headProblem },
+      };
+    }
+    return result;
+  }
+
+  /** Writes the counted refusals, saves the chain's ends, closes the files and wipes the key. */
+  close(): void {
+    if (this.#closed) return;
+    this.#writeCounts();
+    this.#coalescer.stop();
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#key !== undefined) {
+      this.#writeHead();
+      this.#saveChain();
+    }
+    for (const fd of [this.#fd, this.#adminFd, this.#headFd]) {
+      if (fd === undefined) continue;
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+    }
+    this.#fd = this.#adminFd = this.#headFd = undefined;
+    this.#key?.wipe();
+    this.#key = undefined;
+  }
+
+  #allFiles(): string[] {
+    return [...auditFiles(this.file), adminFile(this.file), headFile(this.file)];
+  }
+
+  /** Writes an entry now, or holds it while the key is unknown. */
+  #record(entry: PendingEntry): void {
     if (this.#key === undefined) {
       if (this.#pending.length < MAX_PENDING) this.#pending.push(entry);
       else this.#dropped++;
@@ -360,33 +262,14 @@ export class AuditLog {
     }
   }
 
-  /** Verifies the files against the chain this daemon holds; VAULT_LOCKED before `start`. */
-  verify(): AuditVerifyResponse {
-    if (this.#key === undefined) {
-      throw new ApiError(
-        'VAULT_LOCKED',
-        'the audit log key comes from the vault, which is locked: run: keyward unlock',
-      );
-    }
-    return verifyAuditLog(this.file, this.#key, this.#chain);
-  }
-
-  /** Saves the chain's ends, closes the file and wipes the key. */
-  close(): void {
+  /** Writes the lines that stand for the window's counted refusals. */
+  #writeCounts(): void {
     if (this.#closed) return;
-    this.#closed = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    if (this.#key !== undefined) this.#saveChain();
-    if (this.#fd !== undefined) {
-      fs.fsyncSync(this.#fd);
-      fs.closeSync(this.#fd);
-      this.#fd = undefined;
-    }
-    this.#key?.wipe();
-    this.#key = undefined;
+    const ts = new Date().toISOString();
+    for (const counted of this.#coalescer.drain()) this.#record({ ts, ...counted });
   }
 
-  /** Picks the chain up where the files and the saved ends say it stopped. */
+  /** Picks the chain up where the files, the head record and the saved ends say it stopped. */
   #resume(): void {
     const saved = parseChain(this.#store.getSetting(AUDIT_CHAIN_SETTING));
     const [older, current] = auditFiles(this.file) as [string, string];
@@ -394,16 +277,29 @@ export class AuditLog {
     const tail = lastLine(current) ?? olderTail;
     if (saved === undefined) {
       const size = (f: string) => fs.lstatSync(f, { throwIfNoEntry: false })?.size ?? 0;
-      if (size(current) > 0 || size(older) > 0) this.#setAside();
+      if (this.#allFiles().some((f) => size(f) > 0)) this.#setAside();
       return;
     }
     this.#chain = saved;
-    if (tail !== undefined && tail.seq >= saved.head.seq) this.#chain.head = { ...tail };
-    else if (saved.head.seq > 0) {
+    // The head record is written with every batch; the vault's copy may be seconds older.
+    const recorded = readHeadRecord(this.file, this.#key as Secret);
+    let written = saved.head;
+    if (typeof recorded === 'object') {
+      if (recorded.seq > written.seq) written = recorded;
+    } else if (saved.anchored) {
+      this.#headProblem = `the record of the last line written (${headFile(this.file)}) is ${recorded === 'missing' ? 'missing' : 'not one the daemon wrote'}: lines may have been cut from the end`;
+      this.#onWarning(`audit log: ${this.#headProblem}; keyward audit --verify reports it`);
+    }
+    this.#chain.head = { ...written };
+    if (tail !== undefined && tail.seq >= written.seq) this.#chain.head = { ...tail };
+    else if (written.seq > 0) {
       this.#onWarning(
-        `the audit log ${this.file} ends before seq ${saved.head.seq}, the last one written: lines were removed; keyward audit --verify names the place`,
+        `the audit log ${this.file} ends before seq ${written.seq}, the last one written: lines were removed; keyward audit --verify names the place`,
       );
     }
+    // An admin line written just before a crash, its vault save lost: the file is ahead.
+    const admin = adminEnd(this.file);
+    if (admin.lines >= (saved.admin?.lines ?? 0)) this.#chain.admin = admin;
     this.#fileStart = olderTail
       ? { seq: olderTail.seq + 1, prev: olderTail.mac }
       : { seq: this.#chain.anchor.seq, prev: this.#chain.anchor.prev };
@@ -412,7 +308,7 @@ export class AuditLog {
   /** Moves a log written under another key (an earlier vault) aside and starts a new chain. */
   #setAside(): void {
     const suffix = `orphan-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-    for (const part of auditFiles(this.file)) {
+    for (const part of this.#allFiles()) {
       if (fs.lstatSync(part, { throwIfNoEntry: false }) !== undefined)
         fs.renameSync(part, `${part}.${suffix}`);
     }
@@ -422,11 +318,11 @@ export class AuditLog {
     );
   }
 
-  #openFile(): number {
-    const flags = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | O_NOFOLLOW;
-    const fd = fs.openSync(this.file, flags, 0o600);
+  #openFile(file: string, append: boolean): number {
+    const mode = append ? fs.constants.O_APPEND : 0;
+    const flags = fs.constants.O_WRONLY | mode | fs.constants.O_CREAT | O_NOFOLLOW;
+    const fd = fs.openSync(file, flags, 0o600);
     if (process.platform !== 'win32') fs.fchmodSync(fd, 0o600);
-    this.#size = fs.fstatSync(fd).size;
     return fd;
   }
 
@@ -446,6 +342,7 @@ export class AuditLog {
       outcome: e.outcome,
       code: e.code ?? null,
       refreshed: e.refreshed ?? null,
+      ...(entry.count !== undefined ? { count: entry.count } : {}),
     });
     const mac = computeMac(key, this.#chain.head.mac, body);
     const line = Buffer.from(`${body.slice(0, -1)},"mac":"${mac}"}\n`, 'utf8');
@@ -453,7 +350,46 @@ export class AuditLog {
     fs.writeSync(this.#fd as number, line);
     this.#size += line.length;
     this.#chain.head = { seq, mac };
+    if (ADMIN_EVENTS.has(e.event) && !isCoalescible(e)) {
+      // Admin events are rare: write them through at once, with the chain's ends in the vault.
+      this.#writeHead();
+      this.#keepAdmin(body);
+      this.#saveChain();
+      return;
+    }
+    // One head record per event-loop turn, however many lines it wrote: one write more per
+    // batch on the token path, and the record lags the log by no more than the rest of the turn.
+    this.#headWrite ??= setImmediate(() => {
+      this.#headWrite = undefined;
+      if (this.#closed) return;
+      try {
+        this.#writeHead();
+      } catch (error) {
+        this.#onWarning(`could not write the audit head record: ${(error as Error).message}`);
+      }
+    });
     this.#scheduleSave();
+  }
+
+  /** Appends an admin event's body to the admin file, in that file's own chain. */
+  #keepAdmin(body: string): void {
+    this.#adminFd ??= this.#openFile(adminFile(this.file), true);
+    const admin = this.#chain.admin ?? { lines: 0, mac: GENESIS };
+    const mac = computeMac(this.#key as Secret, admin.mac, body);
+    fs.writeSync(this.#adminFd as number, `${body.slice(0, -1)},"mac":"${mac}"}\n`);
+    this.#chain.admin = { lines: admin.lines + 1, mac };
+  }
+
+  /** Rewrites the head record (in place, fixed size) to name the last line written. */
+  #writeHead(): void {
+    if (this.#headWrite !== undefined) {
+      clearImmediate(this.#headWrite);
+      this.#headWrite = undefined;
+    }
+    if (this.#headFd === undefined) return;
+    const { seq, mac } = this.#chain.head;
+    const record = JSON.stringify({ seq, mac, tag: headTag(this.#key as Secret, seq, mac) });
+    fs.writeSync(this.#headFd, `${record.padEnd(HEAD_RECORD_BYTES - 1)}\n`, 0, 'utf8');
   }
 
   /** audit.log → audit.log.1 (dropping the older one); the chain continues in a new audit.log. */
@@ -469,7 +405,8 @@ export class AuditLog {
     fs.renameSync(this.file, `${this.file}.1`);
     fsyncDir(path.dirname(this.file));
     this.#fileStart = { seq: this.#chain.head.seq + 1, prev: this.#chain.head.mac };
-    this.#fd = this.#openFile();
+    this.#fd = this.#openFile(this.file, true);
+    this.#size = 0;
   }
 
   #scheduleSave(): void {

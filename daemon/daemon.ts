@@ -22,6 +22,7 @@ import type { Secret } from './secret.js';
 import { buildServer } from './server.js';
 import { readServicePassphrase } from './service/passphrase-source.js';
 import { readSandboxReport } from './service/sandbox-report.js';
+import { testOverride } from './test-overrides.js';
 import { keyStoreWarning } from './vault/key-stores/index.js';
 import { Vault } from './vault/vault.js';
 
@@ -93,12 +94,27 @@ export async function startDaemon(
     const keyWarning = keyStoreWarning(vault.keyStore, paths);
     if (keyWarning) log.warn({ key_file: paths.keyFile }, keyWarning);
     const adminToken = ensureAdminToken(paths);
-    const oauth = new OAuthService({ vault, log: log.child({ component: 'oauth' }) });
+    const invalidateWindowMs = testOverride('KEYWARD_TEST_INVALIDATE_WINDOW_MS');
+    const auditMaxBytes = testOverride('KEYWARD_TEST_AUDIT_MAX_BYTES');
+    const auditWindowMs = testOverride('KEYWARD_TEST_AUDIT_WINDOW_MS');
+    if ([invalidateWindowMs, auditMaxBytes, auditWindowMs].some((v) => v !== undefined)) {
+      log.warn(
+        { invalidateWindowMs, auditMaxBytes, auditWindowMs },
+        'KEYWARD_TESTING=1: test overrides are in effect',
+      );
+    }
+    const oauth = new OAuthService({
+      vault,
+      log: log.child({ component: 'oauth' }),
+      ...(invalidateWindowMs !== undefined ? { timings: { invalidateWindowMs } } : {}),
+    });
     const credentials = new CredentialService({ vault, oauth, log });
     const audit = new AuditLog({
       file: paths.auditLog,
       store: chainStore(vault, log),
       onWarning: (m) => log.warn(m),
+      ...(auditMaxBytes !== undefined ? { maxBytes: auditMaxBytes } : {}),
+      ...(auditWindowMs !== undefined ? { coalesceWindowMs: auditWindowMs } : {}),
     });
     // A passphrase vault gives the audit key once unlocked; entries wait in memory until then.
     if (!vault.locked) audit.start(vault.deriveKey('audit-log'));

@@ -4,6 +4,7 @@
  * serializer; `redact` is only a backstop for field names that look secret.
  */
 import pino, { type Logger } from 'pino';
+import { inertText } from './inert-text.js';
 
 export type { Logger } from 'pino';
 
@@ -25,6 +26,9 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
       level,
       base: { pid: process.pid },
       serializers: { err: serializeError, error: serializeError },
+      // pino escapes C0 in strings, not DEL, C1 or the Unicode overrides: escape those too, so a
+      // peer's executable or an upstream's text cannot drive the terminal that shows the log.
+      hooks: { streamWrite: inertText },
       redact: {
         paths: [
           '*.secret',

@@ -250,6 +250,12 @@ export interface AuditVerifyResponse {
   lines: number;
   /** The files checked, oldest first. */
   files: string[];
+  /** Lines written before the first retained one: left by rotation, not by tampering. */
+  rotated: number;
+  /** Admin events among the rotated lines, kept (and verified) in `admin_file`. */
+  rotated_admin: number;
+  /** The file that keeps every admin event past rotation, once there is one. */
+  admin_file?: string;
   /** The first line that failed, when one did. */
   failure?: { file: string; line: number; seq: number | null; reason: string };
 }

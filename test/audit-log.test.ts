@@ -82,7 +82,7 @@ test('verify passes on an intact log and names the first edited, removed or reor
   writeEvents(log, 6);
   log.close();
   const original = lines(file);
-  assert.deepEqual(verify(), { intact: true, lines: 6, files: [file] });
+  assert.deepEqual(verify(), { intact: true, lines: 6, files: [file], rotated: 0, rotated_admin: 0 });
 
   // An edit that keeps the line valid JSON with its MAC: only the MAC can tell.
   const edited = [...original];

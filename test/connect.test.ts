@@ -141,7 +141,9 @@ describe('keyward connect', () => {
 
     const run = await launch(entry, emptyHome);
     assert.equal(run.code, 0, run.stderr);
-    assert.deepEqual(JSON.parse(run.stdout), { sha: sha256(SECRET), clientToken: true });
+    // exec read GITHUB_TOKEN with the client token; the server never inherits that token
+    // (contract.md "Security (v2)": exec children get tokens, not capabilities).
+    assert.deepEqual(JSON.parse(run.stdout), { sha: sha256(SECRET), clientToken: false });
 
     // The same client token asking for a credential it was not allowed: refused, nothing runs.
     const sneaky = {
@@ -187,7 +189,9 @@ describe('keyward connect', () => {
       assert.match(entry.env.KEYWARD_CLIENT_TOKEN ?? '', /^kwc_/);
       const run = await launch(entry, emptyHome);
       assert.equal(run.code, 0, run.stderr);
-      assert.deepEqual(JSON.parse(run.stdout), { sha: sha256(SECRET), clientToken: true });
+      // exec read GITHUB_TOKEN with the client token; the server never inherits that token
+      // (contract.md "Security (v2)": exec children get tokens, not capabilities).
+      assert.deepEqual(JSON.parse(run.stdout), { sha: sha256(SECRET), clientToken: false });
 
       // Without a client token a strict daemon serves nothing: the entry is what makes it work.
       const bare = await launch({ ...entry, env: { KEYWARD_SOCKET: home.socket } }, emptyHome);

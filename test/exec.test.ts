@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   CLI,
@@ -99,6 +101,40 @@ describe('keyward exec', () => {
     assert.equal(report.parentArgvHasToken, false);
     assert.ok(!res.stdout.includes(SECRET) && !res.stderr.includes(SECRET));
     assert.ok(!daemon.output().includes(SECRET), 'the daemon log holds no token');
+  });
+
+  test('the child never inherits KEYWARD_CLIENT_TOKEN or the admin token, under any name', async () => {
+    const added = await runCli(home, ['client', 'add', 'exec-host', '--allow', 'gh']);
+    assert.equal(added.code, 0, added.stderr);
+    const clientToken = added.stdout.trim();
+    const adminToken = fs.readFileSync(path.join(home.home, 'admin.token'), 'utf8').trim();
+    // The child reports each variable by name and hash, so no token reaches this test's output.
+    const listEnv = `const c = require('node:crypto'); console.log(JSON.stringify(Object.entries(process.env).map(([k, v]) => [k, c.createHash('sha256').update(v).digest('hex'), v.length])));`;
+    const res = await runCli(home, ['exec', '--env', 'GH_TOKEN=gh', '--', process.execPath, '-e', listEnv], {
+      env: {
+        KEYWARD_CLIENT_TOKEN: clientToken,
+        COPY_OF_CLIENT: clientToken,
+        AUTH_HEADER: `Bearer ${clientToken}`,
+        COPY_OF_ADMIN: adminToken,
+        KEEP_ME: 'yes',
+      },
+    });
+    assert.equal(res.code, 0, res.stderr);
+    const seen = JSON.parse(res.stdout) as Array<[string, string, number]>;
+    const names = seen.map(([name]) => name);
+    assert.ok(!names.includes('KEYWARD_CLIENT_TOKEN'), 'KEYWARD_CLIENT_TOKEN reached the child');
+    for (const [name, hash] of seen) {
+      assert.notEqual(hash, sha256(clientToken), `${name} holds the client token`);
+      assert.notEqual(hash, sha256(adminToken), `${name} holds the admin token`);
+    }
+    assert.deepEqual(
+      names.filter((n) => ['COPY_OF_CLIENT', 'AUTH_HEADER', 'COPY_OF_ADMIN'].includes(n)),
+      [],
+    );
+    // It still got the token it was given (read as that client) and the rest of the environment.
+    assert.ok(seen.some(([name, hash]) => name === 'GH_TOKEN' && hash === sha256(SECRET)));
+    assert.ok(names.includes('KEEP_ME'));
+    assert.ok(!res.stdout.includes(clientToken) && !res.stderr.includes(clientToken));
   });
 
   test('passes stdin through and returns the child exit code', async () => {

@@ -3,6 +3,7 @@
  * stdin when it is not a TTY, else from a prompt that does not echo; never from argv.
  */
 import type { Readable, Writable } from 'node:stream';
+import { inertText } from '../inert-text.js';
 import { CliError } from './cli-error.js';
 
 /** The streams a command uses; tests pass their own. */
@@ -81,14 +82,18 @@ export async function readSecretInput(io: Io, prompt: string, what = 'secret'): 
   return value;
 }
 
-/** Writes one line of data to stdout. */
+/**
+ * Writes one line of data to stdout. Control characters but newline are escaped on the way out, so
+ * whatever a caller chose (a peer's executable, a scope) cannot drive the terminal; JSON stays
+ * valid and reads back the same (`\uXXXX` is a JSON escape).
+ */
 export function printData(io: Io, line: string): void {
-  io.stdout.write(`${line}\n`);
+  io.stdout.write(`${inertText(line)}\n`);
 }
 
-/** Writes one message line to stderr. */
+/** Writes one message line to stderr, control characters escaped like `printData`. */
 export function say(io: Io, line: string): void {
-  io.stderr.write(`${line}\n`);
+  io.stderr.write(`${inertText(line)}\n`);
 }
 
 /** Formats a time relative to now: "in 4m", "2h ago". */

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT } from '../../shared/errors.js';
 import { VERSION } from '../../shared/version.js';
+import { inertText } from '../inert-text.js';
 import { CliError } from './cli-error.js';
 import { registerAdd } from './commands/add.js';
 import { registerAudit } from './commands/audit.js';
@@ -82,11 +83,11 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.USAGE;
     }
     if (err instanceof CliError) {
-      process.stderr.write(`keyward: ${err.code}: ${err.message}\n`);
+      process.stderr.write(`keyward: ${err.code}: ${inertText(err.message)}\n`);
       return err.exitCode;
     }
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`keyward: INTERNAL: ${message}\n`);
+    process.stderr.write(`keyward: INTERNAL: ${inertText(message)}\n`);
     return EXIT.ERROR;
   }
 }

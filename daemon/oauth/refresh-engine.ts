@@ -74,6 +74,8 @@ export class RefreshEngine {
    * callers the old token satisfies before this time (epoch ms): N callers, one attempt.
    */
   readonly #holdOff = new Map<string, number>();
+  /** When a reported-as-rejected token last made a refresh go upstream (epoch ms). */
+  readonly #invalidatedAt = new Map<string, number>();
   readonly #stopping = new AbortController();
 
   constructor(deps: RefreshEngineDeps) {
@@ -172,6 +174,7 @@ export class RefreshEngine {
   reset(name: string): void {
     this.#cooldown.delete(name);
     this.#holdOff.delete(name);
+    this.#invalidatedAt.delete(name);
   }
 
   /** Stops retry sleeps and waits for in-flight refreshes to commit or fail. */
@@ -280,6 +283,21 @@ export class RefreshEngine {
     const config = readOAuthConfig(record);
     const { log, timings } = this.#deps;
     const started = performance.now();
+
+    if (demand.reason === 'invalidated') {
+      // Reports of the current token are the callers' to send, as many as they like: at most one
+      // of them per window goes upstream, the rest get the current token while it lasts.
+      const now = this.#deps.upstream.now();
+      const last = this.#invalidatedAt.get(name);
+      if (last !== undefined && now - last < timings.invalidateWindowMs) {
+        const current = this.#serve(record, (state) => this.#hasLife(state, 0));
+        if (current !== undefined) {
+          log.debug({ credential: name }, 'invalidate within the window: serving the current token');
+          return { token: current, via: 'current' };
+        }
+      }
+      this.#invalidatedAt.set(name, now);
+    }
 
     if ((this.#holdOff.get(name) ?? 0) > this.#deps.upstream.now()) {
       const fallback = demand.fallback(record);

@@ -23,6 +23,11 @@ export interface OAuthTimings {
   schedulerTickMs: number;
   /** Wall-clock drift against the monotonic clock beyond which timers are re-armed. */
   clockJumpToleranceMs: number;
+  /**
+   * A report that the current token was rejected refreshes it at most once per this window per
+   * credential (contract.md "Security (v2)"): callers cannot drive the upstream's load.
+   */
+  invalidateWindowMs: number;
 }
 
 /** Production values. */
@@ -36,4 +41,5 @@ export const DEFAULT_TIMINGS: Readonly<OAuthTimings> = {
   deviceIntervalS: 5,
   schedulerTickMs: 30_000,
   clockJumpToleranceMs: 5_000,
+  invalidateWindowMs: 10_000,
 };

@@ -1,14 +1,17 @@
 /**
  * `keyward audit [--json] [--verify]`: the audit log. Listing reads `audit.log.1` and `audit.log`
- * directly, so it works with the daemon down; `--verify` asks the daemon, which holds the MAC key
- * (derived from the vault's data key), and exits 1 naming the first line that was edited, removed
- * or reordered.
+ * directly (and, before them, the admin events that rotation took out of them, from
+ * `audit.log.admin`), so it works with the daemon down; `--verify` asks the daemon, which holds
+ * the MAC key (derived from the vault's data key), exits 1 naming the first line that was edited,
+ * removed or reordered, and says how many lines rotation left behind. A line with `count` stands
+ * for that many refusals of one kind (see audit-coalescer.ts).
  */
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { EXIT } from '../../../shared/errors.js';
 import type { AuditVerifyResponse } from '../../../shared/protocol.js';
 import { type AuditEntry, readAuditEntries } from '../../audit-log.js';
+import { inertField } from '../../inert-text.js';
 import type { CliContext } from '../context.js';
 import { printData, say } from '../io.js';
 
@@ -20,10 +23,11 @@ export function auditTable(entries: AuditEntry[]): string {
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
-  const dash = (v: unknown): string => (v === null || v === undefined ? '-' : String(v));
+  // Every cell escaped, newline included: a path with a newline must not fake a row.
+  const dash = (v: unknown): string => (v === null || v === undefined ? '-' : inertField(String(v)));
   for (const e of entries) {
-    const caller = e.client ? `client ${e.client}` : dash(e.caller);
-    const what = e.target ? `${e.event} ${e.target}` : e.event;
+    const caller = e.client ? `client ${inertField(e.client)}` : dash(e.caller);
+    const what = inertField(e.target ? `${e.event} ${e.target}` : e.event);
     table.push([
       dash(e.ts),
       what,
@@ -32,7 +36,7 @@ export function auditTable(entries: AuditEntry[]): string {
       dash(e.peer?.pid),
       dash(e.peer?.uid),
       dash(e.peer?.exe),
-      e.code ? `${e.outcome} (${e.code})` : dash(e.outcome),
+      inertField(`${e.code ? `${e.outcome} (${e.code})` : e.outcome}${e.count ? ` x${e.count}` : ''}`),
       dash(e.refreshed),
     ]);
   }
@@ -41,8 +45,12 @@ export function auditTable(entries: AuditEntry[]): string {
 
 /** Describes a verification result in one sentence. */
 export function describeVerification(result: AuditVerifyResponse): string {
+  const rotated =
+    result.rotated > 0
+      ? `; ${result.rotated} earlier line${result.rotated === 1 ? '' : 's'} left by rotation (${result.rotated_admin} admin event${result.rotated_admin === 1 ? '' : 's'} among them kept in ${result.admin_file ?? 'the admin file'})`
+      : '';
   if (result.intact) {
-    return `audit log intact: ${result.lines} line${result.lines === 1 ? '' : 's'} (${result.files.join(', ') || 'no files yet'})`;
+    return `audit log intact: ${result.lines} line${result.lines === 1 ? '' : 's'} (${result.files.join(', ') || 'no files yet'})${rotated}`;
   }
   const f = result.failure;
   if (!f) return 'audit log NOT intact';

@@ -4,7 +4,8 @@
  * its environment. The tokens go only into the child's environment: never to stdout or stderr
  * (the child's stdout is often an MCP stdio channel), never into argv. The child inherits the
  * terminal; SIGTERM, SIGINT and SIGHUP are forwarded to it, and keyward ends the way it ended:
- * with its exit code, or killed by the same signal.
+ * with its exit code, or killed by the same signal. The child never inherits a keyward bearer
+ * token (`KEYWARD_CLIENT_TOKEN`, the admin token): it gets tokens, not the capability behind them.
  */
 import { spawn } from 'node:child_process';
 import os from 'node:os';
@@ -61,13 +62,12 @@ function collect(value: string, previous: string[] = []): string[] {
  * Reads the tokens: with `KEYWARD_CLIENT_TOKEN` set (an MCP host started us with a client token)
  * as that client, else as the admin.
  */
-async function readTokens(ctx: CliContext, bindings: EnvBinding[]): Promise<Record<string, string>> {
-  const clientToken = process.env.KEYWARD_CLIENT_TOKEN;
-  const transport = {
-    socketPath: ctx.paths.socket,
-    bearer: clientToken !== undefined && clientToken !== '' ? clientToken : tryReadAdminToken(ctx.paths),
-    timeoutMs: 120_000,
-  };
+async function readTokens(
+  ctx: CliContext,
+  bindings: EnvBinding[],
+  bearer: string | undefined,
+): Promise<Record<string, string>> {
+  const transport = { socketPath: ctx.paths.socket, bearer, timeoutMs: 120_000 };
   const credentials = [...new Set(bindings.map((b) => b.credential))];
   const tokens = new Map<string, string>();
   try {
@@ -88,16 +88,35 @@ async function readTokens(ctx: CliContext, bindings: EnvBinding[]): Promise<Reco
   return env;
 }
 
+/**
+ * Returns the environment the child inherits: ours without `KEYWARD_CLIENT_TOKEN` and without any
+ * variable that holds a keyward bearer token (the client token or the admin token, even inside a
+ * longer value). A child gets the access tokens it was given, never the capability to ask for more.
+ */
+export function inheritedEnv(env: NodeJS.ProcessEnv, bearers: Array<string | undefined>): NodeJS.ProcessEnv {
+  const held = bearers.filter((b): b is string => b !== undefined && b !== '');
+  const out: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (name === 'KEYWARD_CLIENT_TOKEN' || value === undefined) continue;
+    if (held.some((bearer) => value.includes(bearer))) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
 /** Runs the command with the tokens in its environment; resolves with keyward's exit code. */
 export async function runExec(input: ExecInput, ctx: CliContext): Promise<number> {
   if (input.env.length === 0) {
     throw new CliError('INVALID_REQUEST', 'say which tokens to pass: --env VAR=<credential> (one or more)');
   }
-  const tokenEnv = await readTokens(ctx, input.env);
+  const clientToken = process.env.KEYWARD_CLIENT_TOKEN;
+  const adminToken = tryReadAdminToken(ctx.paths);
+  const bearer = clientToken !== undefined && clientToken !== '' ? clientToken : adminToken;
+  const tokenEnv = await readTokens(ctx, input.env, bearer);
 
   const child = spawn(input.command, input.args, {
     stdio: 'inherit',
-    env: { ...process.env, ...tokenEnv },
+    env: { ...inheritedEnv(process.env, [clientToken, adminToken]), ...tokenEnv },
   });
   const forward = (signal: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);

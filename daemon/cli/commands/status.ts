@@ -8,6 +8,7 @@ import { EXIT } from '../../../shared/errors.js';
 import type { CredentialStatus, StatusResponse } from '../../../shared/protocol.js';
 import { VERSION } from '../../../shared/version.js';
 import { sandboxCheck } from '../../doctor/sandbox-check.js';
+import { inertField } from '../../inert-text.js';
 import { CliError } from '../cli-error.js';
 import type { CliContext } from '../context.js';
 import { printData, relativeTime, say } from '../io.js';
@@ -48,7 +49,7 @@ async function offlineStatus(ctx: CliContext): Promise<OfflineStatus> {
 
 function lastError(entry: CredentialStatus, now: number): string {
   if (!entry.last_error) return '-';
-  return `${entry.last_error.code} (${relativeTime(entry.last_error.at, now)})`;
+  return `${inertField(entry.last_error.code)} (${relativeTime(entry.last_error.at, now)})`;
 }
 
 /** Renders the credentials as a table. */
@@ -59,14 +60,16 @@ export function credentialTable(credentials: CredentialStatus[], now = Date.now(
     style: { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
+  // Every cell escaped, newline included: a scope is the authorization server's to choose.
+  const cell = (v: string | null): string => (v === null ? '-' : inertField(v));
   for (const c of credentials) {
     table.push([
-      c.name,
-      c.kind,
-      c.state,
-      c.grant ?? '-',
-      c.issuer ?? '-',
-      c.scope ?? '-',
+      cell(c.name),
+      cell(c.kind),
+      cell(c.state),
+      cell(c.grant),
+      cell(c.issuer),
+      cell(c.scope),
       c.kind === 'api_key' ? 'never' : relativeTime(c.expires_at, now),
       relativeTime(c.last_refresh_at, now),
       lastError(c, now),
@@ -80,7 +83,7 @@ function hints(credentials: CredentialStatus[]): string[] {
     .filter((c) => c.state === 'needs_login')
     .map(
       (c) =>
-        `"${c.name}" needs a login: run: keyward login ${c.name}${c.grant === 'device_code' ? ' --device' : ''}`,
+        `"${inertField(c.name)}" needs a login: run: keyward login ${inertField(c.name)}${c.grant === 'device_code' ? ' --device' : ''}`,
     );
 }
 
