@@ -6,6 +6,7 @@ import http from 'node:http';
 import { isErrorCode } from '../shared/errors.js';
 import { API_PREFIX } from '../shared/protocol.js';
 import { KeywardError } from './errors.js';
+import { assertTrustedSocket } from './socket-trust.js';
 
 /** Where and how to reach the daemon. */
 export interface TransportOptions {
@@ -57,7 +58,8 @@ const BUSY_BACKOFF_MS = 5;
  * Sends one request under `/v1` and returns the parsed JSON answer; error answers become
  * `KeywardError`. A connect that fails with EAGAIN (a Unix socket's accept queue is full during a
  * burst of new connections) never reached the daemon, so it is retried after a short, jittered,
- * growing pause.
+ * growing pause. Before any connection, the socket and its directory must be this user's alone
+ * (socket-trust.ts): otherwise it fails with FORBIDDEN and sends nothing.
  */
 export async function requestJson<T>(
   options: TransportOptions,
@@ -67,6 +69,8 @@ export async function requestJson<T>(
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
+      // Checked on every attempt: a retry may open a new connection to whatever is there now.
+      assertTrustedSocket(options.socketPath);
       return await requestOnce<T>(options, method, route, body);
     } catch (err) {
       const busy =
