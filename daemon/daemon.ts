@@ -20,6 +20,7 @@ import { guardConnections } from './peer-guard.js';
 import type { Secret } from './secret.js';
 import { buildServer } from './server.js';
 import { readServicePassphrase } from './service/passphrase-source.js';
+import { testOverrideWarnings } from './test-overrides.js';
 import { keyStoreWarning } from './vault/key-stores/index.js';
 import { Vault } from './vault/vault.js';
 
@@ -49,6 +50,7 @@ export async function startDaemon(
   // Everything the daemon creates is private to the user, whatever the caller's umask.
   process.umask(0o077);
   const startedAt = process.hrtime.bigint();
+  for (const line of testOverrideWarnings()) log.warn(line);
 
   ensurePrivateDir(paths.home);
   const releaseLock = acquirePidLock(path.join(paths.home, 'daemon.pid'));
