@@ -16,12 +16,14 @@ import { KeywardClient, KeywardError, keywardFetch } from '../client/mcp.js';
 import { shellQuote } from '../shared/shell-quote.js';
 import { makeHome, runCli, startDaemon } from './helpers/daemon-process.js';
 
+// `${IFS}` is a space to the shell but not to a scope list, so one scope-token can run a command.
+const IFS = ['$', '{IFS}'].join('');
 const HOSTILE_SCOPES = [
-  `api:write';touch\${IFS}PWNED;'`,
-  'api:write$(touch${IFS}PWNED)',
-  'api:write`touch${IFS}PWNED`',
-  "api:write'$(touch${IFS}PWNED)'",
-  'api:write|touch${IFS}PWNED&&true;#',
+  `api:write';touch${IFS}PWNED;'`,
+  `api:write$(touch${IFS}PWNED)`,
+  `api:write\`touch${IFS}PWNED\``,
+  `api:write'$(touch${IFS}PWNED)'`,
+  `api:write|touch${IFS}PWNED&&true;#`,
 ];
 
 /** Runs `command` in sh with a `keyward` on PATH that prints its argv, NUL-separated. */

@@ -12,12 +12,18 @@ export interface LaunchCommand {
   args: string[];
 }
 
-// Whitespace and control characters never appear in a well-formed URL; one that has them is a trick.
-const UNSAFE_CHARACTERS = /[\u0000-\u0020\u007f-\u009f]/;
+/** Tells whether `url` holds whitespace or a control character, which no well-formed URL has. */
+function hasUnsafeCharacter(url: string): boolean {
+  for (const char of url) {
+    const code = char.codePointAt(0) ?? 0;
+    if (code <= 0x20 || (code >= 0x7f && code <= 0x9f)) return true;
+  }
+  return false;
+}
 
 /** Returns the URL to hand to a browser (WHATWG-serialised, quotes encoded), or undefined to refuse it. */
 export function launchableUrl(url: string): string | undefined {
-  if (UNSAFE_CHARACTERS.test(url)) return undefined;
+  if (hasUnsafeCharacter(url)) return undefined;
   let parsed: URL;
   try {
     parsed = new URL(url);
