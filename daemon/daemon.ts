@@ -16,6 +16,7 @@ import { ensurePrivateDir } from './fs-safety.js';
 import { acquirePidLock, inheritedSocketFd, listen, prepareSocketPath } from './listener.js';
 import { createLogger, type Logger } from './log.js';
 import { OAuthService } from './oauth/oauth-service.js';
+import { disableDumps } from './peer-cred.js';
 import { guardConnections } from './peer-guard.js';
 import type { Secret } from './secret.js';
 import { buildServer } from './server.js';
@@ -51,6 +52,14 @@ export async function startDaemon(
   process.umask(0o077);
   const startedAt = process.hrtime.bigint();
   for (const line of testOverrideWarnings()) log.warn(line);
+  // Before any key is in memory: no core file, no same-uid debugger (where the addon can say so).
+  const dumps = disableDumps();
+  if (dumps.dumpable) {
+    log.warn(
+      { reason: dumps.reason },
+      'could not make the daemon undumpable: a core dump, or a debugger of your own uid, could read its keys',
+    );
+  }
 
   ensurePrivateDir(paths.home);
   const releaseLock = acquirePidLock(path.join(paths.home, 'daemon.pid'));
