@@ -81,6 +81,26 @@ export async function readSecretInput(io: Io, prompt: string, what = 'secret'): 
   return value;
 }
 
+/** Asks a question on a terminal and reads one typed line (echoed); the caller checks `isTTY` first. */
+export function readLine(io: Io, prompt: string): Promise<string> {
+  return new Promise((resolve) => {
+    const { stdin } = io;
+    io.stderr.write(prompt);
+    let value = '';
+    stdin.setEncoding('utf8');
+    const onData = (chunk: string): void => {
+      value += chunk;
+      const end = value.search(/[\r\n\u0004]/);
+      if (end === -1) return;
+      stdin.off('data', onData);
+      stdin.pause();
+      resolve(value.slice(0, end));
+    };
+    stdin.on('data', onData);
+    stdin.resume();
+  });
+}
+
 /** Writes one line of data to stdout. */
 export function printData(io: Io, line: string): void {
   io.stdout.write(`${line}\n`);
