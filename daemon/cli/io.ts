@@ -90,7 +90,8 @@ export function readLine(io: Io, prompt: string): Promise<string> {
     stdin.setEncoding('utf8');
     const onData = (chunk: string): void => {
       value += chunk;
-      const end = value.search(/[\r\n\u0004]/);
+      // A line ends at Enter, or at Ctrl-D (EOT) typed on an empty line.
+      const end = [...value].findIndex((ch) => ch === '\r' || ch === '\n' || ch === '\u0004');
       if (end === -1) return;
       stdin.off('data', onData);
       stdin.pause();
