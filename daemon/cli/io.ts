@@ -91,11 +91,12 @@ export function readLine(io: Io, prompt: string): Promise<string> {
     const onData = (chunk: string): void => {
       value += chunk;
       // A line ends at Enter, or at Ctrl-D (EOT) typed on an empty line.
-      const end = [...value].findIndex((ch) => ch === '\r' || ch === '\n' || ch === '\u0004');
+      const chars = [...value];
+      const end = chars.findIndex((ch) => ch === '\r' || ch === '\n' || ch === '\u0004');
       if (end === -1) return;
       stdin.off('data', onData);
       stdin.pause();
-      resolve(value.slice(0, end));
+      resolve(chars.slice(0, end).join(''));
     };
     stdin.on('data', onData);
     stdin.resume();
