@@ -10,9 +10,11 @@
  *   one else can swap the socket between this check and the connect.
  * - What it cannot: the peer's uid after connecting (SO_PEERCRED / getpeereid need the native
  *   addon, which only the daemon loads), and the directories above the socket's directory.
- * - Windows named pipes have no file to lstat. The daemon creates its pipe as the first instance
- *   (so a squatter's pipe makes it refuse to start); the CLI checks the pipe server's owner with
- *   the addon where it is built (`daemon/pipe-trust.ts`); the SDK alone cannot, see SECURITY.md.
+ * - Windows named pipes have no file to lstat, and the owner of a pipe's server process can only
+ *   be read with native calls (GetNamedPipeServerProcessId, OpenProcessToken), which this module
+ *   cannot make. The daemon creates its pipe as the first instance, so a squatter's pipe makes it
+ *   refuse to start (daemon/listener.ts); a pipe created before the daemon starts is not
+ *   detected here yet (SECURITY.md, "Platforms").
  */
 import fs from 'node:fs';
 import path from 'node:path';
