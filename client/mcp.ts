@@ -17,6 +17,7 @@ import type {
 import { resolvePaths } from '../shared/paths.js';
 import type { AuthorizationCodeLoginResponse, FlowResponse, LoginRequest } from '../shared/protocol.js';
 import { scopeTokens, unionScopes } from '../shared/scope.js';
+import { shellQuote, shellWord } from '../shared/shell-quote.js';
 import { parseBearerChallenge } from '../shared/www-authenticate.js';
 import { KeywardError } from './errors.js';
 import { type AccessToken, KeywardClient, type KeywardClientOptions } from './index.js';
@@ -41,7 +42,9 @@ export interface KeywardFetchOptions {
  *
  * A 403 `insufficient_scope` (RFC 6750 §3.1) is not retried: no refresh widens a grant, only a
  * login does, and that needs the user. It throws `KeywardError('LOGIN_REQUIRED')` whose message is
- * the command to run: `keyward login <credential> --scope "<granted and required scopes>"`.
+ * the command to run: `keyward login <credential> --scope '<granted and required scopes>'`. The
+ * scope comes from the server, so it is single-quoted for a POSIX shell (`shellQuote`): pasting
+ * the command runs `keyward login` and nothing else, whatever the server put in its challenge.
  */
 export function keywardFetch(credential: string, options: KeywardFetchOptions = {}): KeywardFetch {
   const client = options.client ?? new KeywardClient();
@@ -61,12 +64,12 @@ export function keywardFetch(credential: string, options: KeywardFetchOptions = 
       throw new KeywardError(
         'LOGIN_REQUIRED',
         `the server needs a scope the token of "${credential}" lacks, and did not say which: ` +
-          `run: keyward login ${credential} --scope "<the scope it needs>"`,
+          `run: keyward login ${shellWord(credential)} --scope '<the scope it needs>'`,
       );
     }
     throw new KeywardError(
       'LOGIN_REQUIRED',
-      `the server needs scope "${required}": run: keyward login ${credential} --scope "${unionScope(granted, required)}"`,
+      `the server needs scope ${JSON.stringify(required)}: run: keyward login ${shellWord(credential)} --scope ${shellQuote(unionScope(granted, required))}`,
     );
   };
 }
@@ -213,10 +216,10 @@ export class KeywardOAuthProvider implements OAuthClientProvider {
       );
     } catch (err) {
       if (err instanceof KeywardError && (err.code === 'FORBIDDEN' || err.code === 'UNAUTHENTICATED')) {
-        const scope = stepUp === undefined ? '' : ` --scope "${stepUp}"`;
+        const scope = stepUp === undefined ? '' : ` --scope ${shellQuote(stepUp)}`;
         throw new KeywardError(
           'LOGIN_REQUIRED',
-          `credential "${this.credential}" needs a login, which this client may not start: run: keyward login ${this.credential}${scope}`,
+          `credential "${this.credential}" needs a login, which this client may not start: run: keyward login ${shellWord(this.credential)}${scope}`,
           { cause: err },
         );
       }

@@ -3,9 +3,11 @@
  * the CLI both speak to the daemon through `requestJson`.
  */
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { isErrorCode } from '../shared/errors.js';
 import { API_PREFIX } from '../shared/protocol.js';
 import { KeywardError } from './errors.js';
+import { assertTrustedSocket } from './socket-trust.js';
 
 /** Where and how to reach the daemon. */
 export interface TransportOptions {
@@ -16,13 +18,34 @@ export interface TransportOptions {
   agent?: http.Agent;
 }
 
+/**
+ * A keep-alive agent that checks the socket (socket-trust.ts) before each new connection: a
+ * kept-alive connection goes on to the peer it was checked for, so requests on it skip the two
+ * lstat calls.
+ */
+class CheckingAgent extends http.Agent {
+  override createConnection(
+    options: http.ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex {
+    try {
+      if (options.socketPath !== undefined) assertTrustedSocket(options.socketPath);
+    } catch (err) {
+      // Handing the error to the callback (and no socket back) makes the request emit it.
+      callback?.(err as Error, undefined as unknown as Duplex);
+      return undefined as unknown as Duplex;
+    }
+    return super.createConnection(options, callback);
+  }
+}
+
 // Keep-alive agents, one per socket: a connection per request would cost a handshake each time.
 const agents = new Map<string, http.Agent>();
 
 function agentFor(socketPath: string): http.Agent {
   let agent = agents.get(socketPath);
   if (!agent) {
-    agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+    agent = new CheckingAgent({ keepAlive: true, maxSockets: 64 });
     agents.set(socketPath, agent);
   }
   return agent;
@@ -57,7 +80,8 @@ const BUSY_BACKOFF_MS = 5;
  * Sends one request under `/v1` and returns the parsed JSON answer; error answers become
  * `KeywardError`. A connect that fails with EAGAIN (a Unix socket's accept queue is full during a
  * burst of new connections) never reached the daemon, so it is retried after a short, jittered,
- * growing pause.
+ * growing pause. Before any new connection, the socket and its directory must be this user's
+ * alone (socket-trust.ts): otherwise it fails with FORBIDDEN and sends nothing.
  */
 export async function requestJson<T>(
   options: TransportOptions,
@@ -67,6 +91,8 @@ export async function requestJson<T>(
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
+      // Our agents check each new connection; a caller's own agent cannot, so check every request.
+      if (options.agent !== undefined) assertTrustedSocket(options.socketPath);
       return await requestOnce<T>(options, method, route, body);
     } catch (err) {
       const busy =

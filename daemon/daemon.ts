@@ -17,12 +17,13 @@ import { ensurePrivateDir } from './fs-safety.js';
 import { acquirePidLock, inheritedSocketFd, listen, prepareSocketPath } from './listener.js';
 import { createLogger, type Logger } from './log.js';
 import { OAuthService } from './oauth/oauth-service.js';
+import { disableDumps } from './peer-cred.js';
 import { guardConnections } from './peer-guard.js';
 import type { Secret } from './secret.js';
 import { buildServer } from './server.js';
 import { readServicePassphrase } from './service/passphrase-source.js';
 import { readSandboxReport } from './service/sandbox-report.js';
-import { testOverride } from './test-overrides.js';
+import { testOverrideInt, testOverrideWarnings } from './test-overrides.js';
 import { keyStoreWarning } from './vault/key-stores/index.js';
 import { Vault } from './vault/vault.js';
 
@@ -79,6 +80,15 @@ export async function startDaemon(
   // Everything the daemon creates is private to the user, whatever the caller's umask.
   process.umask(0o077);
   const startedAt = process.hrtime.bigint();
+  for (const line of testOverrideWarnings()) log.warn(line);
+  // Before any key is in memory: no core file, no same-uid debugger (where the addon can say so).
+  const dumps = disableDumps();
+  if (dumps.dumpable) {
+    log.warn(
+      { reason: dumps.reason },
+      'could not make the daemon undumpable: a core dump, or a debugger of your own uid, could read its keys',
+    );
+  }
 
   ensurePrivateDir(paths.home);
   const releaseLock = acquirePidLock(path.join(paths.home, 'daemon.pid'));
@@ -94,15 +104,9 @@ export async function startDaemon(
     const keyWarning = keyStoreWarning(vault.keyStore, paths);
     if (keyWarning) log.warn({ key_file: paths.keyFile }, keyWarning);
     const adminToken = ensureAdminToken(paths);
-    const invalidateWindowMs = testOverride('KEYWARD_TEST_INVALIDATE_WINDOW_MS');
-    const auditMaxBytes = testOverride('KEYWARD_TEST_AUDIT_MAX_BYTES');
-    const auditWindowMs = testOverride('KEYWARD_TEST_AUDIT_WINDOW_MS');
-    if ([invalidateWindowMs, auditMaxBytes, auditWindowMs].some((v) => v !== undefined)) {
-      log.warn(
-        { invalidateWindowMs, auditMaxBytes, auditWindowMs },
-        'KEYWARD_TESTING=1: test overrides are in effect',
-      );
-    }
+    const invalidateWindowMs = testOverrideInt('KEYWARD_TEST_INVALIDATE_WINDOW_MS');
+    const auditMaxBytes = testOverrideInt('KEYWARD_TEST_AUDIT_MAX_BYTES');
+    const auditWindowMs = testOverrideInt('KEYWARD_TEST_AUDIT_WINDOW_MS');
     const oauth = new OAuthService({
       vault,
       log: log.child({ component: 'oauth' }),

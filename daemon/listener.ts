@@ -120,6 +120,21 @@ export async function prepareSocketPath(socketPath: string): Promise<void> {
   fs.unlinkSync(socketPath);
 }
 
+/**
+ * Windows: libuv creates the pipe as its first instance (FILE_FLAG_FIRST_PIPE_INSTANCE), so a
+ * pipe of that name that already exists makes listen fail. The name is predictable
+ * (`keyward-<username>`), and whoever holds it would receive what clients send: refuse to start,
+ * naming it, rather than run beside it. Returns undefined for any other failure.
+ */
+function squattedPipe(socketPath: string, err: unknown): StartupError | undefined {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (!isNamedPipe(socketPath) || (code !== 'EADDRINUSE' && code !== 'EACCES')) return undefined;
+  return new StartupError(
+    `the pipe ${socketPath} is already held by another process (another keyward daemon, or a process squatting ` +
+      'its name to collect what clients send): find and stop it, or set KEYWARD_SOCKET to a pipe name of your own',
+  );
+}
+
 /** Starts serving: on the inherited fd when given one, else on the socket path (made 0600). */
 export async function listen(
   app: FastifyInstance,
@@ -140,7 +155,11 @@ export async function listen(
   }
   // A burst of MCP servers starting at once opens many connections together; Node's default
   // backlog (511) overflows, and the kernel then refuses connects with EAGAIN.
-  await app.listen({ path: socketPath, backlog: LISTEN_BACKLOG });
+  try {
+    await app.listen({ path: socketPath, backlog: LISTEN_BACKLOG });
+  } catch (err) {
+    throw squattedPipe(socketPath, err) ?? err;
+  }
   if (!isNamedPipe(socketPath)) fs.chmodSync(socketPath, 0o600);
 }
 

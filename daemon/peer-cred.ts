@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { testOverride } from './test-overrides.js';
 
 /** The credentials of a connected peer; `pid` and `exe` are null when the platform cannot tell. */
 export interface PeerCred {
@@ -24,6 +25,8 @@ export interface PeerCred {
 
 interface PeerCredAddon {
   getPeerCred(fd: number): { uid: number; gid: number; pid: number };
+  /** Absent from an addon built before it existed. */
+  disableDumps?(): { dumpable: boolean; coreLimit: number };
 }
 
 type AddonState = { addon: PeerCredAddon } | { reason: string };
@@ -57,6 +60,10 @@ function loadAddon(): AddonState {
 }
 
 function tryLoadAddon(): AddonState {
+  // Lets the test suite run the daemon as it runs where the addon could not be built.
+  if (testOverride('KEYWARD_TEST_NO_ADDON') === '1') {
+    return { reason: 'the peer-credentials addon is switched off (KEYWARD_TEST_NO_ADDON=1)' };
+  }
   if (process.platform !== 'linux' && process.platform !== 'darwin') {
     return { reason: `peer credentials are not supported on ${process.platform}` };
   }
@@ -116,4 +123,39 @@ export function readPeerCred(socket: Socket): PeerCred | null {
   // pid 0 means the kernel could not name one (another pid namespace, or no LOCAL_PEERPID).
   const pid = raw.pid > 0 ? raw.pid : null;
   return { uid: raw.uid, gid: raw.gid, pid, exe: readExe(pid) };
+}
+
+/** What `disableDumps` achieved: whether the process can still be dumped or attached to, and why. */
+export interface DumpState {
+  /** True when core dumps and (Linux) same-uid ptrace are still possible. */
+  dumpable: boolean;
+  /** Why not hardened, when `dumpable`. */
+  reason?: string;
+}
+
+/**
+ * Makes this process undumpable (daemon start): RLIMIT_CORE 0 and, on Linux, PR_SET_DUMPABLE 0,
+ * so no core file holds its keys and processes of the same uid cannot ptrace it or read its
+ * memory through /proc. Needs the addon; without it, says why and changes nothing.
+ */
+export function disableDumps(): DumpState {
+  const loaded = loadAddon();
+  if (!('addon' in loaded)) return { dumpable: true, reason: loaded.reason };
+  if (typeof loaded.addon.disableDumps !== 'function') {
+    return {
+      dumpable: true,
+      reason: 'the peer-credentials addon is outdated; rebuild it with: npm run build:native',
+    };
+  }
+  try {
+    const result = loaded.addon.disableDumps();
+    return result.dumpable
+      ? {
+          dumpable: true,
+          reason: `PR_SET_DUMPABLE is not available on ${process.platform}; core dumps are off`,
+        }
+      : { dumpable: false };
+  } catch (error) {
+    return { dumpable: true, reason: error instanceof Error ? error.message : String(error) };
+  }
 }

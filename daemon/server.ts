@@ -16,6 +16,14 @@ import type { AccessControl, Caller } from './access.js';
 import { ApiError } from './api-error.js';
 import type { Logger } from './log.js';
 import { ROUTES, type RouteContext, type RouteDefinition } from './routes.js';
+import {
+  CONNECTIONS_CHECKING_INTERVAL_MS,
+  HEADERS_TIMEOUT_MS,
+  KEEP_ALIVE_TIMEOUT_MS,
+  maxConnectionsFor,
+  openFileLimit,
+  REQUEST_TIMEOUT_MS,
+} from './socket-limits.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -109,6 +117,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // Per-request log lines would be noise at thousands of token requests a second.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_BODY_BYTES,
+    // A client that never finishes its request must not hold a connection (socket-limits.ts).
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    http: {
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+    },
     // Ajv strips unknown fields by default; the contract wants them rejected.
     ajv: {
       customOptions: {
@@ -124,21 +139,32 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     frameworkErrors: (err, _req, reply) => {
       send(reply, toApiError(err));
     },
-    // Bytes that are not HTTP at all never reach a route; answer them in the contract's shape too.
+    // Bytes that are not HTTP at all, or a request that did not arrive in time, never reach a
+    // route; answer them in the contract's shape too, then close: a half-closed socket whose
+    // peer never closes its side would hold a connection slot forever.
     clientErrorHandler: (err, socket) => {
-      if (!socket.writable) return;
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
       const code = (err as NodeJS.ErrnoException).code;
       const apiError =
         code === 'HPE_HEADER_OVERFLOW'
           ? new ApiError('PAYLOAD_TOO_LARGE', 'request headers are too large')
-          : new ApiError('INVALID_REQUEST', 'the request is not valid HTTP/1.1');
+          : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? new ApiError('INVALID_REQUEST', 'the request did not arrive in time')
+            : new ApiError('INVALID_REQUEST', 'the request is not valid HTTP/1.1');
       const body = JSON.stringify(apiError.toBody());
       socket.end(
         `HTTP/1.1 ${apiError.status} ${apiError.status === 413 ? 'Payload Too Large' : 'Bad Request'}\r\n` +
           `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        () => socket.destroy(),
       );
     },
   });
+
+  // Past the cap, new connections are closed at once: better than running out of descriptors.
+  app.server.maxConnections = maxConnectionsFor(openFileLimit());
 
   // An empty body means `{}`: `POST .../token` with nothing to say is a normal request.
   app.removeContentTypeParser('application/json');

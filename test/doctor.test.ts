@@ -181,7 +181,12 @@ describe('keyward doctor against a running daemon', () => {
     try {
       const run = await doctor(kw, box.env);
       assert.equal(run.code, 1);
-      assert.deepEqual(failing(run.checks), ['socket', 'admin-token', 'key-store']);
+      // The CLI sends nothing through a socket others may write to, so the daemon is not asked either.
+      assert.deepEqual(failing(run.checks), ['daemon', 'socket', 'admin-token', 'key-store']);
+      assert.match(
+        byId(run.checks, 'daemon').message,
+        /^not asked: refusing to talk to the keyward daemon through /,
+      );
       assert.equal(byId(run.checks, 'socket').fix, `chmod 600 ${kw.socket}`);
       assert.equal(byId(run.checks, 'key-store').fix, `chmod 600 ${keyFile}`);
       assert.equal(byId(run.checks, 'admin-token').fix, `chmod 600 ${token}`);

@@ -19,6 +19,7 @@ import type { KeywardPaths } from '../shared/paths.js';
 import { makeTmpHome } from './helpers/tmp-home.js';
 
 // Argon2id at INTERACTIVE limits keeps passphrase tests fast; one test below uses the real ones.
+process.env.KEYWARD_TESTING = '1';
 process.env.KEYWARD_TEST_FAST_KDF = '1';
 
 type Ctx = Parameters<typeof makeTmpHome>[0];
@@ -236,12 +237,17 @@ test('a file rewrap interrupted after its commit still opens, adopting the stage
   assert.ok(!fs.existsSync(`${paths.keyFile}.new`));
 });
 
-test('the passphrase KDF uses Argon2id MODERATE unless KEYWARD_TEST_FAST_KDF=1', async (t) => {
+test('the passphrase KDF uses Argon2id MODERATE unless KEYWARD_TEST_FAST_KDF=1 in a test run', async (t) => {
   assert.deepEqual(kdfLimits({}), {
     opslimit: sodium.crypto_pwhash_OPSLIMIT_MODERATE,
     memlimit: sodium.crypto_pwhash_MEMLIMIT_MODERATE,
   });
+  // Outside a test run (no KEYWARD_TESTING=1) the switch is ignored.
   assert.deepEqual(kdfLimits({ KEYWARD_TEST_FAST_KDF: '1' }), {
+    opslimit: sodium.crypto_pwhash_OPSLIMIT_MODERATE,
+    memlimit: sodium.crypto_pwhash_MEMLIMIT_MODERATE,
+  });
+  assert.deepEqual(kdfLimits({ KEYWARD_TESTING: '1', KEYWARD_TEST_FAST_KDF: '1' }), {
     opslimit: sodium.crypto_pwhash_OPSLIMIT_INTERACTIVE,
     memlimit: sodium.crypto_pwhash_MEMLIMIT_INTERACTIVE,
   });

@@ -94,7 +94,7 @@ describe('step-up after 403 insufficient_scope', () => {
       assert.equal(refused.code, 'LOGIN_REQUIRED');
       assert.equal(
         refused.message,
-        'the server needs scope "api:write": run: keyward login notes --scope "api:read api:write"',
+        'the server needs scope "api:write": run: keyward login notes --scope \'api:read api:write\'',
       );
       assert.equal(mcp.stats.insufficientScope, 1);
       assert.equal(refreshCount(as), refreshes);
@@ -109,7 +109,7 @@ describe('step-up after 403 insufficient_scope', () => {
       assert.equal(new URL(plain.url ?? '').searchParams.get('scope'), 'api:read offline_access');
 
       // The login the message names.
-      const wanted = /--scope "([^"]+)"$/.exec(refused.message)?.[1];
+      const wanted = /--scope '([^']+)'$/.exec(refused.message)?.[1];
       assert.ok(wanted !== undefined);
       const up = await loginHeadless(home, as, 'notes', { args: ['--scope', wanted] });
       assert.equal(up.code, 0, up.stderr);

@@ -113,6 +113,12 @@ describe('a peer of another uid on a loosened socket', {
     assert.equal(refused[0].peer.pid, other.pid);
     assert.equal(refused[0].peer.exe, fs.realpathSync(process.execPath));
 
+    // The CLI, for its part, sends nothing through a socket others may write to (client/socket-trust.ts).
+    const refusedCli = await runCli(home, ['audit', '--verify']);
+    assert.match(refusedCli.stderr, /^keyward: FORBIDDEN: /);
+    fs.chmodSync(path.dirname(home.socket), 0o700);
+    fs.chmodSync(home.socket, 0o600);
+
     const verify = await runCli(home, ['audit', '--verify']);
     assert.equal(verify.code, 0, verify.stdout);
   });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { presetHelp } from '../daemon/cli/commands/add.js';
 import { PROVIDER_NAMES, PROVIDERS, resolvePreset } from '../daemon/oauth/providers.js';
-import { testSetting } from '../daemon/testing-env.js';
+import { testOverride } from '../daemon/test-overrides.js';
 import { SCRIPTS } from './fixtures/provider-replay/scripts.js';
 import { REPO_ROOT } from './helpers/daemon-process.js';
 
@@ -44,18 +44,18 @@ test('every preset has a replay script and a row in docs/providers.md, and --hel
 test('KEYWARD_TEST_* settings are honoured only with KEYWARD_TESTING=1', () => {
   const origin = 'http://127.0.0.1:4567';
   assert.equal(
-    testSetting('KEYWARD_TEST_PROVIDER_ORIGIN', { KEYWARD_TEST_PROVIDER_ORIGIN: origin }),
+    testOverride('KEYWARD_TEST_PROVIDER_ORIGIN', { KEYWARD_TEST_PROVIDER_ORIGIN: origin }),
     undefined,
   );
   assert.equal(
-    testSetting('KEYWARD_TEST_PROVIDER_ORIGIN', {
+    testOverride('KEYWARD_TEST_PROVIDER_ORIGIN', {
       KEYWARD_TESTING: 'yes',
       KEYWARD_TEST_PROVIDER_ORIGIN: origin,
     }),
     undefined,
   );
   assert.equal(
-    testSetting('KEYWARD_TEST_PROVIDER_ORIGIN', {
+    testOverride('KEYWARD_TEST_PROVIDER_ORIGIN', {
       KEYWARD_TESTING: '1',
       KEYWARD_TEST_PROVIDER_ORIGIN: origin,
     }),

@@ -66,7 +66,7 @@ describe('keyward rotate-key', () => {
   });
 
   test('a wrong passphrase never changes or corrupts the vault', async () => {
-    const leave = await runCli(home, ['rotate-key', '--key-store', 'file'], { input: 'not-it\n' });
+    const leave = await runCli(home, ['rotate-key', '--key-store', 'file', '--yes'], { input: 'not-it\n' });
     assert.equal(leave.code, 1);
     assert.match(leave.stderr, /^keyward: FORBIDDEN: wrong current passphrase/m);
     assert.equal(await keyStore(), 'passphrase');
@@ -103,7 +103,7 @@ describe('keyward rotate-key', () => {
   });
 
   test('passphrase → file: readable after a restart with no unlock, and the audit chain held', async () => {
-    const res = await runCli(home, ['rotate-key', '--key-store', 'file'], { input: 'pw-two\n' });
+    const res = await runCli(home, ['rotate-key', '--key-store', 'file', '--yes'], { input: 'pw-two\n' });
     assert.equal(res.code, 0, res.stderr);
     assert.equal(fs.statSync(keyFile()).mode & 0o777, 0o600);
     await restart();

@@ -11,6 +11,7 @@ import { Vault } from '../daemon/vault/vault.js';
 import { makeTmpHome } from './helpers/tmp-home.js';
 
 // Argon2id at INTERACTIVE limits keeps passphrase tests fast (see key-stores/passphrase.ts).
+process.env.KEYWARD_TESTING = '1';
 process.env.KEYWARD_TEST_FAST_KDF = '1';
 
 const posix = process.platform !== 'win32';

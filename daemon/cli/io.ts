@@ -82,6 +82,28 @@ export async function readSecretInput(io: Io, prompt: string, what = 'secret'): 
   return value;
 }
 
+/** Asks a question on a terminal and reads one typed line (echoed); the caller checks `isTTY` first. */
+export function readLine(io: Io, prompt: string): Promise<string> {
+  return new Promise((resolve) => {
+    const { stdin } = io;
+    io.stderr.write(prompt);
+    let value = '';
+    stdin.setEncoding('utf8');
+    const onData = (chunk: string): void => {
+      value += chunk;
+      // A line ends at Enter, or at Ctrl-D (EOT) typed on an empty line.
+      const chars = [...value];
+      const end = chars.findIndex((ch) => ch === '\r' || ch === '\n' || ch === '\u0004');
+      if (end === -1) return;
+      stdin.off('data', onData);
+      stdin.pause();
+      resolve(chars.slice(0, end).join(''));
+    };
+    stdin.on('data', onData);
+    stdin.resume();
+  });
+}
+
 /**
  * Writes one line of data to stdout. Control characters but newline are escaped on the way out, so
  * whatever a caller chose (a peer's executable, a scope) cannot drive the terminal; JSON stays

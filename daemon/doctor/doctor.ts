@@ -81,6 +81,15 @@ function daemonCheck(
   service: ServiceStatus | undefined,
 ): CheckResult {
   const socket = deps.paths.socket;
+  if (!answer.reachable && answer.error.code === 'FORBIDDEN') {
+    // The client refused to send anything through a socket others could have put there.
+    return fail(
+      'daemon',
+      'daemon',
+      `not asked: ${answer.error.message}`,
+      'make the socket and its directory yours alone (see the socket check), then run keyward doctor again',
+    );
+  }
   if (!answer.reachable) {
     const why = answer.error.message.split(': is it running?')[0] ?? answer.error.message;
     const fix =

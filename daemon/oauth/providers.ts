@@ -4,7 +4,7 @@
  * Each quirk carries the documentation it comes from; docs/providers.md is the same table for
  * people. The engine reads these fields and never checks a provider's name.
  */
-import { testSetting } from '../testing-env.js';
+import { testOverride } from '../test-overrides.js';
 
 /** The preset names, as `--provider` accepts them. */
 export const PROVIDER_NAMES = [
@@ -408,7 +408,7 @@ const ENDPOINT_FIELDS: readonly EndpointField[] = [
  */
 export function resolvePreset(name: ProviderName, env: NodeJS.ProcessEnv = process.env): ProviderPreset {
   const preset = PROVIDERS[name];
-  const origin = testSetting('KEYWARD_TEST_PROVIDER_ORIGIN', env);
+  const origin = testOverride('KEYWARD_TEST_PROVIDER_ORIGIN', env);
   if (origin === undefined) return preset;
   const replay = new URL(origin);
   if (!['127.0.0.1', '[::1]', 'localhost'].includes(replay.hostname) || replay.pathname !== '/') {

@@ -11,8 +11,8 @@ import type {
   GrantType,
   LoginRequest,
 } from '../../shared/protocol.js';
+import { openBrowser } from '../cli/browser.js';
 import { CliError } from '../cli/cli-error.js';
-import { openBrowser } from '../cli/commands/login.js';
 import { type CliContext, credentialRoute } from '../cli/context.js';
 import { say } from '../cli/io.js';
 

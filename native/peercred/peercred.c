@@ -11,6 +11,13 @@
  *
  * pid is 0 when the kernel cannot give one (a peer in another pid namespace on Linux, or a macOS
  * without LOCAL_PEERPID); the TypeScript side turns that into null.
+ *
+ *   disableDumps(): { dumpable: boolean, coreLimit: number }
+ *
+ * Hardens the calling process (the daemon, at start): no core dump (RLIMIT_CORE 0, both
+ * platforms) and, on Linux, PR_SET_DUMPABLE 0, which also keeps processes of the same uid from
+ * attaching with ptrace (unless they hold CAP_SYS_PTRACE) and from reading /proc/<pid>/mem or
+ * environ. Reports what holds afterwards; throws when a call fails.
  */
 #if defined(__linux__)
 #define _GNU_SOURCE /* struct ucred */
@@ -19,12 +26,17 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <node_api.h>
+
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 
 #if !defined(__linux__) && !defined(__APPLE__)
 #error "peercred supports Linux and macOS only"
@@ -144,10 +156,40 @@ static napi_value get_peer_cred(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
+static napi_value disable_dumps(napi_env env, napi_callback_info info) {
+  struct rlimit none = {0, 0};
+  int dumpable = 1;
+  napi_value result, flag;
+  (void)info;
+  if (setrlimit(RLIMIT_CORE, &none) != 0) {
+    throw_errno(env, "setrlimit(RLIMIT_CORE)", errno);
+    return NULL;
+  }
+#if defined(__linux__)
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    throw_errno(env, "prctl(PR_SET_DUMPABLE)", errno);
+    return NULL;
+  }
+  dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+#endif
+  if (napi_create_object(env, &result) != napi_ok || napi_get_boolean(env, dumpable != 0, &flag) != napi_ok ||
+      napi_set_named_property(env, result, "dumpable", flag) != napi_ok ||
+      !set_number(env, result, "coreLimit", 0)) {
+    napi_throw_error(env, "EPEERCRED", "could not build the result object");
+    return NULL;
+  }
+  return result;
+}
+
+static int export_function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
-  if (napi_create_function(env, "getPeerCred", NAPI_AUTO_LENGTH, get_peer_cred, NULL, &fn) != napi_ok ||
-      napi_set_named_property(env, exports, "getPeerCred", fn) != napi_ok) {
+  return napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn) == napi_ok &&
+         napi_set_named_property(env, exports, name, fn) == napi_ok;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  if (!export_function(env, exports, "getPeerCred", get_peer_cred) ||
+      !export_function(env, exports, "disableDumps", disable_dumps)) {
     return NULL;
   }
   return exports;

@@ -34,6 +34,8 @@ export function makeHome(extraEnv: NodeJS.ProcessEnv = {}): TestHome {
     KEYWARD_HOME: home,
     KEYWARD_SOCKET: socket,
     KEYWARD_LOG_LEVEL: 'debug',
+    // Test-only switches (KEYWARD_TEST_*) count only with KEYWARD_TESTING=1 (daemon/test-overrides.ts).
+    KEYWARD_TESTING: '1',
     KEYWARD_TEST_FAST_KDF: '1',
     ...extraEnv,
   };

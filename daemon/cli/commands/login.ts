@@ -3,7 +3,6 @@
  * through the daemon and waits until it completes, showing progress on stderr. `--scope` asks for
  * more than the credential's scope (a step-up after a 403 `insufficient_scope`).
  */
-import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import type {
   AuthorizationCodeLoginResponse,
@@ -11,33 +10,12 @@ import type {
   FlowResponse,
   LoginRequest,
 } from '../../../shared/protocol.js';
+import { openBrowser } from '../browser.js';
 import { CliError } from '../cli-error.js';
 import { type CliContext, credentialRoute, requireName } from '../context.js';
 import { printData, say } from '../io.js';
 
 const POLL_MS = 500;
-
-/** Opens a URL in the user's browser; returns false when no opener could be started. */
-export function openBrowser(url: string): Promise<boolean> {
-  const [cmd, args] =
-    process.platform === 'darwin'
-      ? ['open', [url]]
-      : process.platform === 'win32'
-        ? ['cmd', ['/c', 'start', '""', url.replaceAll('&', '^&')]]
-        : ['xdg-open', [url]];
-  return new Promise((resolve) => {
-    try {
-      const child = spawn(cmd, args as string[], { stdio: 'ignore', detached: true });
-      child.once('error', () => resolve(false));
-      child.once('spawn', () => {
-        child.unref();
-        resolve(true);
-      });
-    } catch {
-      resolve(false);
-    }
-  });
-}
 
 function progress(ctx: CliContext, text: string): void {
   // On a terminal, rewrite one status line; elsewhere stay quiet between state changes.

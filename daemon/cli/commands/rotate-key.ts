@@ -2,13 +2,15 @@
  * `keyward rotate-key --key-store file|passphrase|keychain`: rewraps the vault's data key under a
  * new key-encryption key, in the running daemon (the one process that owns the vault), without
  * touching any record. Passphrases come from a no-echo prompt, or from stdin one per line when
- * stdin is not a TTY: the current one first (when the vault has one), then the new one.
+ * stdin is not a TTY: the current one first (when the vault has one), then the new one. Moving
+ * the key from the keychain or a passphrase to a file weakens the vault, so it asks first (on a
+ * terminal) or needs `--yes` (in a script).
  */
 import { type Command, Option } from 'commander';
 import type { RotateKeyRequest, RotateKeyResponse, StatusResponse } from '../../../shared/protocol.js';
 import { CliError } from '../cli-error.js';
 import type { CliContext } from '../context.js';
-import { type Io, readSecretInput, say } from '../io.js';
+import { type Io, readLine, readSecretInput, say } from '../io.js';
 
 /** Key stores `rotate-key` moves to. */
 export const ROTATE_KEY_STORES = ['file', 'passphrase', 'keychain'] as const;
@@ -44,8 +46,32 @@ async function readPassphrases(io: Io, asks: Array<{ prompt: string; what: strin
   });
 }
 
+/**
+ * Makes sure the user means to move the key from `from` to a key file: on a terminal they type
+ * `yes`; elsewhere only `--yes` says so, and without it nothing changes.
+ */
+async function confirmWeakerStore(ctx: CliContext, from: string): Promise<void> {
+  const risk =
+    `moving the key from the ${from} key store to a key file (${ctx.paths.keyFile}) makes the vault ` +
+    'only as safe as that file: whoever can read it and vault.db (a backup, a synced folder, malware running as you) can open every secret';
+  if (!ctx.io.stdin.isTTY) {
+    throw new CliError(
+      'INVALID_REQUEST',
+      `${risk}. Nothing was changed: run it on a terminal to confirm, or add --yes if you mean it`,
+    );
+  }
+  say(ctx.io, `warning: ${risk}.`);
+  const answer = await readLine(ctx.io, 'type "yes" to move it: ');
+  if (answer.trim() !== 'yes') {
+    throw new CliError('INVALID_REQUEST', 'not confirmed: the key stays where it is');
+  }
+}
+
 /** Rewraps the data key; returns nothing, says what happened on stderr. */
-export async function runRotateKey(opts: { keyStore: KeyStore }, ctx: CliContext): Promise<void> {
+export async function runRotateKey(
+  opts: { keyStore: KeyStore; yes?: boolean },
+  ctx: CliContext,
+): Promise<void> {
   let status: StatusResponse;
   try {
     status = await ctx.call<StatusResponse>('GET', '/status');
@@ -60,6 +86,9 @@ export async function runRotateKey(opts: { keyStore: KeyStore }, ctx: CliContext
   }
   if (status.vault.locked) {
     throw new CliError('VAULT_LOCKED', 'the vault is locked: run: keyward unlock, then rotate the key');
+  }
+  if (opts.keyStore === 'file' && status.vault.key_store !== 'file' && opts.yes !== true) {
+    await confirmWeakerStore(ctx, status.vault.key_store);
   }
   const needsCurrent = status.vault.key_store === 'passphrase';
   const needsNew = opts.keyStore === 'passphrase';
@@ -102,5 +131,6 @@ export function registerRotateKey(program: Command, context: () => CliContext): 
         .choices([...ROTATE_KEY_STORES])
         .makeOptionMandatory(),
     )
-    .action((opts: { keyStore: KeyStore }) => runRotateKey(opts, context()));
+    .option('-y, --yes', 'move the key to a weaker store (keychain or passphrase → file) without asking')
+    .action((opts: { keyStore: KeyStore; yes?: boolean }) => runRotateKey(opts, context()));
 }

@@ -6,6 +6,7 @@
 import sodium from 'sodium-native';
 import { ApiError } from '../../api-error.js';
 import type { Secret } from '../../secret.js';
+import { testOverride } from '../../test-overrides.js';
 import { allocKey, wipe } from '../crypto.js';
 import type { KekCandidate, KeyStore, KeyStoreParams, ProvisionedKek } from './types.js';
 
@@ -23,11 +24,11 @@ export interface PassphraseParams extends KdfLimits {
 
 /**
  * Returns the Argon2id limits for new keys: MODERATE (about 256 MiB, well under a second or so
- * per derivation), or INTERACTIVE when `KEYWARD_TEST_FAST_KDF=1`, which exists only so the test
- * suite stays fast and must never be set in production.
+ * per derivation), or INTERACTIVE when the test-only switch `KEYWARD_TEST_FAST_KDF=1` is set,
+ * which counts only with `KEYWARD_TESTING=1` (test-overrides.ts).
  */
 export function kdfLimits(env: Record<string, string | undefined> = process.env): KdfLimits {
-  if (env.KEYWARD_TEST_FAST_KDF === '1') {
+  if (testOverride('KEYWARD_TEST_FAST_KDF', env) === '1') {
     return {
       opslimit: sodium.crypto_pwhash_OPSLIMIT_INTERACTIVE,
       memlimit: sodium.crypto_pwhash_MEMLIMIT_INTERACTIVE,
