@@ -64,7 +64,7 @@ describe('invalidate is bounded per credential', () => {
 
   test('reporting each fresh current token as rejected, 30 times in a row, refreshes once (default window)', async () => {
     // The test knob without KEYWARD_TESTING=1 must change nothing.
-    const run = await loggedIn(server, { KEYWARD_TEST_INVALIDATE_WINDOW_MS: '0' });
+    const run = await loggedIn(server, { KEYWARD_TESTING: '', KEYWARD_TEST_INVALIDATE_WINDOW_MS: '0' });
     started.push(run);
     let current = await token(run.home);
     server.resetEvents();

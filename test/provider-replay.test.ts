@@ -120,7 +120,12 @@ for (const preset of PROVIDER_NAMES) {
 
     before(async () => {
       server = await new ReplayServer(script).start();
-      home = makeHome({ KEYWARD_TESTING: '1', KEYWARD_TEST_PROVIDER_ORIGIN: server.origin });
+      home = makeHome({
+        KEYWARD_TESTING: '1',
+        KEYWARD_TEST_PROVIDER_ORIGIN: server.origin,
+        // These tests report tokens as rejected to force refreshes; the 10 s invalidate window has its own test.
+        KEYWARD_TEST_INVALIDATE_WINDOW_MS: '0',
+      });
       daemon = await startDaemon(home);
     });
 
@@ -263,7 +268,12 @@ for (const preset of PROVIDER_NAMES) {
 
 test('microsoft: --resource is refused at add time (the v2 endpoints answer AADSTS901002)', async (t) => {
   const server = await new ReplayServer(SCRIPTS.microsoft).start();
-  const home = makeHome({ KEYWARD_TESTING: '1', KEYWARD_TEST_PROVIDER_ORIGIN: server.origin });
+  const home = makeHome({
+    KEYWARD_TESTING: '1',
+    KEYWARD_TEST_PROVIDER_ORIGIN: server.origin,
+    // These tests report tokens as rejected to force refreshes; the 10 s invalidate window has its own test.
+    KEYWARD_TEST_INVALIDATE_WINDOW_MS: '0',
+  });
   const daemon = await startDaemon(home);
   t.after(async () => {
     await daemon.stop();
