@@ -248,3 +248,48 @@ test('a schema-2 passphrase vault is migrated locked and sealed at unlock; locke
   await assertWorks(home, client);
   assert.doesNotMatch(current.daemon.output(), SEALED_MESSAGE, 'a sealed vault is sealed once');
 });
+
+test('attack: a sealed vault stripped of its MACs and its secrets is not sealed again with the edits in it', async (t) => {
+  const { home, current } = startHome(t);
+  const client = await writeSchemaV2Vault(home, 'file');
+  current.daemon = await startDaemon(home);
+  await assertWorks(home, client);
+  assert.equal(await current.daemon.stop(), 0);
+
+  // The attacker sets the secrets aside (so that none opens as sealed-by-v2 evidence), strips every
+  // MAC and the manifest, and widens the client's allow list and the policy.
+  const vaultFile = path.join(home.home, 'vault.db');
+  const edit = new Database(vaultFile);
+  let kept: unknown[];
+  try {
+    kept = edit.prepare('SELECT * FROM secrets').all();
+    edit.exec(`
+      DELETE FROM secrets;
+      DELETE FROM integrity;
+      UPDATE credentials SET mac = NULL, version = 0;
+      UPDATE clients SET mac = NULL, version = 0, allow = '["github","weather"]';
+      UPDATE kv SET mac = NULL, version = 0, value = 'open' WHERE key = 'policy';
+    `);
+  } finally {
+    edit.close();
+  }
+  current.daemon = await startDaemon(home);
+  assert.doesNotMatch(current.daemon.output(), SEALED_MESSAGE, 'a stripped vault must not be sealed again');
+  assert.equal(await current.daemon.stop(), 0);
+
+  // Then puts the secrets back, hoping the edits now carry valid MACs.
+  const restore = new Database(vaultFile);
+  try {
+    const insert = restore.prepare(
+      'INSERT INTO secrets (credential_id, field, nonce, ciphertext) VALUES (@credential_id, @field, @nonce, @ciphertext)',
+    );
+    for (const row of kept) insert.run(row);
+  } finally {
+    restore.close();
+  }
+  current.daemon = await startDaemon(home);
+  const widened = await tokenRequest(home, 'github', client);
+  assert.equal(widened.body?.error?.code, 'VAULT_CORRUPT', widened.text);
+  assert.ok(!widened.text.includes(GITHUB_KEY));
+  assert.equal((await tokenRequest(home, 'github')).status, 401, 'the policy stays strict');
+});

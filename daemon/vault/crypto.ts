@@ -35,9 +35,18 @@ export function secretAd(credentialId: number, field: string, layout: SecretAdLa
   return Buffer.from(`keyward/${layout}/secret/${credentialId}/${field}`, 'utf8');
 }
 
+/**
+ * How the wrapped data key is bound. `v1` is how keyward 0.1 wrapped it; `rows-sealed` says, under
+ * the key-encryption key, that this vault's clear rows carry MACs (schema 3). A vault whose
+ * integrity record and MACs were removed offline therefore cannot pass for one that never had
+ * them: only a `v1` wrap lets an open seal unsealed rows.
+ */
+export type DekAdLayout = 'v1' | 'rows-sealed';
+
 /** Returns the associated data for the wrapped data key. */
-export function dekAd(): Buffer {
-  return Buffer.from(`keyward/${SEAL_VERSION}/dek`, 'utf8');
+export function dekAd(layout: DekAdLayout = 'rows-sealed'): Buffer {
+  const suffix = layout === 'v1' ? '' : '/rows-sealed';
+  return Buffer.from(`keyward/${SEAL_VERSION}/dek${suffix}`, 'utf8');
 }
 
 /** Allocates a guarded key buffer (sodium_malloc: mlocked, guard pages). */

@@ -4,7 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { ApiError } from '../api-error.js';
-import { dekAd, KEY_BYTES, open, wipe } from './crypto.js';
+import { dekAd, KEY_BYTES, open, type Sealed, seal, wipe } from './crypto.js';
 import {
   type CurrentKeyStore,
   KEY_STORE_KINDS,
@@ -57,21 +57,44 @@ export function writeKeyRow(
   ).run(kind, wrapped.ciphertext, wrapped.nonce, JSON.stringify(params), now, now);
 }
 
+/** Replaces the wrapped data key, keeping the key store and its parameters. */
+export function rewrapKeyRow(db: Database.Database, wrapped: Sealed): void {
+  db.prepare('UPDATE vault_key SET wrapped_dek = ?, nonce = ?, updated_at = ? WHERE id = 1').run(
+    wrapped.ciphertext,
+    wrapped.nonce,
+    new Date().toISOString(),
+  );
+}
+
+/** The unwrapped data key, and for a vault wrapped as keyward 0.1 did, the same key wrapped anew. */
+export interface UnwrappedDek {
+  dek: Buffer;
+  /** Set when the key was wrapped under the `v1` layout: the `rows-sealed` wrap to store once sealed. */
+  legacyRewrap?: Sealed;
+}
+
 /**
- * Tries each candidate KEK against the wrapped data key; adopts a staged key that turned out to
- * be the live one (an interrupted rewrap). Every KEK is wiped before returning.
+ * Tries each candidate KEK against the wrapped data key, under the current layout and then the
+ * `v1` one; adopts a staged key that turned out to be the live one (an interrupted rewrap). Every
+ * KEK is wiped before returning.
  */
-export async function unwrapDek(row: KeyRow, candidates: KekCandidate[]): Promise<Buffer | undefined> {
+export async function unwrapDek(row: KeyRow, candidates: KekCandidate[]): Promise<UnwrappedDek | undefined> {
   try {
+    const wrapped = { nonce: row.nonce, ciphertext: row.wrapped_dek };
     for (const candidate of candidates) {
-      const dek = open(candidate.kek, { nonce: row.nonce, ciphertext: row.wrapped_dek }, dekAd());
-      if (dek === undefined) continue;
+      let dek = open(candidate.kek, wrapped, dekAd('rows-sealed'));
+      let legacyRewrap: Sealed | undefined;
+      if (dek === undefined) {
+        dek = open(candidate.kek, wrapped, dekAd('v1'));
+        if (dek === undefined) continue;
+        if (dek.length === KEY_BYTES) legacyRewrap = seal(candidate.kek, dek, dekAd('rows-sealed'));
+      }
       if (dek.length !== KEY_BYTES) {
         wipe(dek);
         return undefined;
       }
       await candidate.adopt?.();
-      return dek;
+      return legacyRewrap === undefined ? { dek } : { dek, legacyRewrap };
     }
     return undefined;
   } finally {

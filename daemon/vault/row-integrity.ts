@@ -53,23 +53,48 @@ export class RowIntegrity {
    * resealed under the v2 associated data in the same transaction. Returns how many rows were
    * sealed (0 when the vault was sealed already).
    */
-  start(macKey: Buffer, dek: Buffer): number {
+  start(macKey: Buffer, dek: Buffer, upgradeKeyRecord?: () => void): number {
     wipe(this.#key);
     this.#key = macKey;
     this.#problem = undefined;
-    if (this.#loadManifest()) return 0;
-    try {
-      return this.#db.transaction(() => this.#sealAll(dek)).immediate();
-    } catch (error) {
-      if (!(error instanceof AlreadySealed)) throw error;
-      // Someone removed the manifest and the MACs of a vault that had them, so that this
-      // open would seal whatever they wrote: refuse every row instead.
-      this.#problem =
-        'the vault has rows without MACs, but its secrets were sealed by a keyward that authenticates them ' +
-        '(the integrity record was removed)';
-      this.#versions = new Map();
+    if (this.#loadManifest()) {
+      upgradeKeyRecord?.();
       return 0;
     }
+    // Only a data key still wrapped as keyward 0.1 did (`upgradeKeyRecord` set) proves that the
+    // rows were never sealed. With a key wrapped for a sealed vault, a missing manifest means it
+    // was removed: sealing now would authenticate whatever was written meanwhile. An empty vault
+    // (an init interrupted before its manifest) has nothing to protect and is sealed as new.
+    if (upgradeKeyRecord === undefined && !this.#empty()) {
+      this.#refuseAll('its data key was wrapped for a vault whose rows carry MACs');
+      return 0;
+    }
+    try {
+      return this.#db
+        .transaction(() => {
+          const count = this.#sealAll(dek);
+          upgradeKeyRecord?.();
+          return count;
+        })
+        .immediate();
+    } catch (error) {
+      if (!(error instanceof AlreadySealed)) throw error;
+      this.#refuseAll('its secrets were sealed by a keyward that authenticates them');
+      return 0;
+    }
+  }
+
+  /** Fails every row closed: the vault's integrity record was removed from a vault that had one. */
+  #refuseAll(evidence: string): void {
+    this.#problem = `the vault has rows without MACs, but ${evidence} (the integrity record was removed)`;
+    this.#versions = new Map();
+  }
+
+  /** Tells whether no sealed table holds a row. */
+  #empty(): boolean {
+    return SEALED_TABLES.every(
+      (table) => this.#db.prepare(`SELECT 1 FROM ${table} LIMIT 1`).get() === undefined,
+    );
   }
 
   /** Wipes the MAC key. */

@@ -16,7 +16,14 @@ import { Secret } from '../secret.js';
 import { dekAd, deriveSubkey, open, randomKey, type Sealed, seal, secretAd, wipe } from './crypto.js';
 import { openReadOnly, openWritable, sidecars, tightenSidecars } from './database.js';
 import { MAC_KEY_PURPOSE, type SealedTable } from './integrity.js';
-import { currentOf, readKeyRow, unwrapDek, writeKeyRow } from './key-record.js';
+import {
+  currentOf,
+  readKeyRow,
+  rewrapKeyRow,
+  type UnwrappedDek,
+  unwrapDek,
+  writeKeyRow,
+} from './key-record.js';
 import { type KeyStoreKind, keyStoreFor, resolveKeyStoreKind } from './key-stores/index.js';
 import { assertKnownSchema, migrate } from './migrations.js';
 import {
@@ -80,7 +87,7 @@ export class Vault {
     this.#keyStore = keyStore;
     this.#integrity = new RowIntegrity(db);
     this.#dek = dek;
-    if (dek !== undefined) this.#keyArrived(dek);
+    if (dek !== undefined) this.#keyArrived({ dek });
   }
 
   /**
@@ -173,16 +180,16 @@ export class Vault {
       if (row.key_store !== 'passphrase') {
         const store = keyStoreFor(row.key_store, paths);
         const candidates = await store.load(parseObject(row.params));
-        const dek = await unwrapDek(row, candidates);
-        if (dek === undefined) {
+        const unwrapped = await unwrapDek(row, candidates);
+        if (unwrapped === undefined) {
           throw new ApiError(
             'VAULT_CORRUPT',
             `${store.describe(parseObject(row.params))} does not open the vault ${paths.vault} ` +
               "(a key from another vault, or the vault's key record is damaged): restore the matching key from a backup",
           );
         }
-        vault.#dek = dek;
-        vault.#keyArrived(dek);
+        vault.#dek = unwrapped.dek;
+        vault.#keyArrived(unwrapped);
       }
       return vault;
     } catch (error) {
@@ -231,20 +238,20 @@ export class Vault {
       parseObject(row.params),
       passphrase,
     );
-    const dek = await unwrapDek(row, candidates);
-    if (dek === undefined) {
+    const unwrapped = await unwrapDek(row, candidates);
+    if (unwrapped === undefined) {
       throw new ApiError(
         'VAULT_LOCKED',
         'wrong passphrase: the vault stays locked; to try again run: keyward unlock',
       );
     }
     if (this.#closed || this.#dek !== undefined) {
-      wipe(dek);
+      wipe(unwrapped.dek);
       this.#assertOpen();
       return;
     }
-    this.#dek = dek;
-    this.#keyArrived(dek);
+    this.#dek = unwrapped.dek;
+    this.#keyArrived(unwrapped);
   }
 
   /**
@@ -586,9 +593,13 @@ export class Vault {
   }
 
   /** Starts checking rows once the data key is known; records read before are checked again. */
-  #keyArrived(dek: Buffer): void {
+  #keyArrived({ dek, legacyRewrap }: UnwrappedDek): void {
     this.#records.clear();
-    this.sealedOnOpen = this.#integrity.start(deriveSubkey(dek, MAC_KEY_PURPOSE), dek);
+    // A key still wrapped as keyward 0.1 did is what allows sealing unsealed rows; the new wrap is
+    // stored in the same transaction as the seals, so that no later open may seal again.
+    const upgradeKeyRecord =
+      legacyRewrap === undefined ? undefined : () => rewrapKeyRow(this.#db, legacyRewrap);
+    this.sealedOnOpen = this.#integrity.start(deriveSubkey(dek, MAC_KEY_PURPOSE), dek, upgradeKeyRecord);
   }
 
   /** Throws VAULT_CORRUPT when a row fails to authenticate (unchecked while locked). */
