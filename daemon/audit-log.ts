@@ -37,6 +37,7 @@ import {
   lastLine,
   parseChain,
   readHeadRecord,
+  readLines,
   verifyAuditLog,
 } from './audit-chain.js';
 import { type CountedEvent, isCoalescible, RefusalCoalescer } from './audit-coalescer.js';
@@ -56,6 +57,9 @@ export {
 /** Where the file rotates, by default: 10 MiB, so the log never holds more than about 20 MiB. */
 export const DEFAULT_AUDIT_MAX_BYTES = 10 * 1024 * 1024;
 
+/** The line that starts a new chain after the saved one failed to authenticate (tampering). */
+const RESET_EVENT = 'audit.reset';
+
 /** Admin changes: kept in `audit.log.admin` when made (refusals of them are not). */
 export const ADMIN_EVENTS: ReadonlySet<string> = new Set([
   'client.add',
@@ -66,6 +70,8 @@ export const ADMIN_EVENTS: ReadonlySet<string> = new Set([
   'login',
   'policy.set',
   'vault.unlock',
+  // The daemon's own: the saved chain record failed to authenticate, so the log was set aside.
+  RESET_EVENT,
 ]);
 
 /** Entries kept while the vault is locked (no key yet); beyond, they are counted and dropped. */
@@ -127,6 +133,8 @@ export class AuditLog {
   #headWrite: NodeJS.Immediate | undefined;
   /** Set when the head record was missing or edited at start-up: verification reports it. */
   #headProblem: string | undefined;
+  /** The first line of a chain started anew because the saved one failed to authenticate. */
+  #reset: PendingEntry | undefined;
   #pending: PendingEntry[] = [];
   #dropped = 0;
   #dirty = false;
@@ -176,6 +184,8 @@ export class AuditLog {
     this.#size = fs.fstatSync(this.#fd).size;
     this.#headFd = this.#openFile(headFile(this.file), false);
     this.#chain.anchored = true;
+    if (this.#reset !== undefined) this.#write(this.#reset);
+    this.#reset = undefined;
     const pending = this.#pending;
     this.#pending = [];
     for (const entry of pending) this.#write(entry);
@@ -220,7 +230,8 @@ export class AuditLog {
         failure: { file: headFile(this.file), line: 1, seq: null, reason: this.#headProblem },
       };
     }
-    return result;
+    const reset = result.intact ? this.#resetProblem() : undefined;
+    return reset === undefined ? result : { ...result, intact: false, failure: reset };
   }
 
   /** Writes the counted refusals, saves the chain's ends, closes the files and wipes the key. */
@@ -271,13 +282,30 @@ export class AuditLog {
 
   /** Picks the chain up where the files, the head record and the saved ends say it stopped. */
   #resume(): void {
-    const saved = parseChain(this.#store.getSetting(AUDIT_CHAIN_SETTING));
+    let savedJson: string | undefined;
+    try {
+      savedJson = this.#store.getSetting(AUDIT_CHAIN_SETTING);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === 'VAULT_CORRUPT')) throw error;
+      // The record was edited, rolled back or deleted (the vault knows it existed): the files
+      // cannot be checked against it. Set them aside and say so in the new chain's first line,
+      // an admin event, so that --verify keeps reporting it instead of starting over silently.
+      const suffix = this.#setAside('its saved chain record in the vault failed to authenticate');
+      this.#reset = {
+        ts: new Date().toISOString(),
+        event: { event: RESET_EVENT, target: suffix, outcome: 'error', code: 'VAULT_CORRUPT' },
+      };
+      return;
+    }
+    const saved = parseChain(savedJson);
     const [older, current] = auditFiles(this.file) as [string, string];
     const olderTail = lastLine(older);
     const tail = lastLine(current) ?? olderTail;
     if (saved === undefined) {
       const size = (f: string) => fs.lstatSync(f, { throwIfNoEntry: false })?.size ?? 0;
-      if (this.#allFiles().some((f) => size(f) > 0)) this.#setAside();
+      if (this.#allFiles().some((f) => size(f) > 0)) {
+        this.#setAside('it was not written under this vault (it has no chain record)');
+      }
       return;
     }
     this.#chain = saved;
@@ -305,8 +333,8 @@ export class AuditLog {
       : { seq: this.#chain.anchor.seq, prev: this.#chain.anchor.prev };
   }
 
-  /** Moves a log written under another key (an earlier vault) aside and starts a new chain. */
-  #setAside(): void {
+  /** Moves a log that cannot be checked aside, says why, and returns the suffix it was kept under. */
+  #setAside(why: string): string {
     const suffix = `orphan-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     for (const part of this.#allFiles()) {
       if (fs.lstatSync(part, { throwIfNoEntry: false }) !== undefined)
@@ -314,8 +342,33 @@ export class AuditLog {
     }
     fsyncDir(path.dirname(this.file));
     this.#onWarning(
-      `the audit log ${this.file} was not written under this vault (it has no chain record): kept as ${this.file}.${suffix}; starting a new log`,
+      `the audit log ${this.file} cannot be checked: ${why}; kept as ${this.file}.${suffix}; starting a new log`,
     );
+    return suffix;
+  }
+
+  /** Finds the line that says an earlier chain was set aside because its record was tampered with. */
+  #resetProblem(): AuditVerifyResponse['failure'] | undefined {
+    const file = adminFile(this.file);
+    const lines = readLines(file);
+    for (let i = 0; i < lines.length; i += 1) {
+      let entry: { seq?: number; event?: string; ts?: string; target?: string };
+      try {
+        entry = JSON.parse(lines[i] as string);
+      } catch {
+        continue;
+      }
+      if (entry.event !== RESET_EVENT) continue;
+      return {
+        file,
+        line: i + 1,
+        seq: entry.seq ?? null,
+        reason:
+          `at ${entry.ts} the saved audit chain failed to authenticate (edited, rolled back or removed): ` +
+          `the log before it, kept as ${this.file}.${entry.target}, may have been tampered with`,
+      };
+    }
+    return undefined;
   }
 
   #openFile(file: string, append: boolean): number {
@@ -350,7 +403,8 @@ export class AuditLog {
     fs.writeSync(this.#fd as number, line);
     this.#size += line.length;
     this.#chain.head = { seq, mac };
-    if (ADMIN_EVENTS.has(e.event) && !isCoalescible(e)) {
+    // The reset line is the daemon's own (no caller), never a refusal to count: always kept.
+    if (ADMIN_EVENTS.has(e.event) && (!isCoalescible(e) || e.event === RESET_EVENT)) {
       // Admin events are rare: write them through at once, with the chain's ends in the vault.
       this.#writeHead();
       this.#keepAdmin(body);

@@ -9,8 +9,7 @@ import { VERSION } from '../shared/version.js';
 import { AccessControl } from './access.js';
 import { AccessService, auditEventOf } from './access-service.js';
 import { ensureAdminToken } from './admin-token.js';
-import { ApiError } from './api-error.js';
-import { AuditLog, type ChainStore } from './audit-log.js';
+import { AuditLog } from './audit-log.js';
 import { ClientRegistry } from './clients.js';
 import { CredentialService } from './credential-service.js';
 import { ensurePrivateDir } from './fs-safety.js';
@@ -53,22 +52,6 @@ function logSealing(vault: Vault, log: Logger): void {
     );
     vault.sealedOnOpen = 0;
   }
-}
-
-/** The audit chain's store: a chain record that fails to authenticate reads as none (the log says so). */
-function chainStore(vault: Vault, log: Logger): ChainStore {
-  return {
-    getSetting: (key) => {
-      try {
-        return vault.getSetting(key);
-      } catch (err) {
-        if (!(err instanceof ApiError && err.code === 'VAULT_CORRUPT')) throw err;
-        log.error({ err }, 'the saved audit chain failed to authenticate: starting the audit log anew');
-        return undefined;
-      }
-    },
-    setSetting: (key, value) => vault.setSetting(key, value),
-  };
 }
 
 /** Starts the daemon and returns once it is serving. */
@@ -115,7 +98,7 @@ export async function startDaemon(
     const credentials = new CredentialService({ vault, oauth, log });
     const audit = new AuditLog({
       file: paths.auditLog,
-      store: chainStore(vault, log),
+      store: vault,
       onWarning: (m) => log.warn(m),
       ...(auditMaxBytes !== undefined ? { maxBytes: auditMaxBytes } : {}),
       ...(auditWindowMs !== undefined ? { coalesceWindowMs: auditWindowMs } : {}),

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
 import { COALESCE_MAX_KINDS, RefusalCoalescer } from '../daemon/audit-coalescer.js';
 import {
   type DaemonProcess,
@@ -205,4 +206,45 @@ test('the coalescer: first of a kind written, repeats counted, kinds past the li
   assert.equal(c.offer(refusal('a', 1)), true);
   assert.deepEqual(c.drain(), []);
   c.stop();
+});
+
+test('attack: the audit chain record deleted from the vault: the log is set aside and --verify keeps saying so', async () => {
+  const home = makeHome();
+  let daemon: DaemonProcess | undefined = await startDaemon(home);
+  try {
+    const add = await runCli(home, ['add', 'github', '--api-key'], { input: 'ghp_audit_reset\n' });
+    assert.equal(add.code, 0, add.stderr);
+    assert.equal(await daemon.stop(), 0);
+    daemon = undefined;
+
+    // Offline: drop the last line of the log, and the chain record that would show the cut.
+    const log = path.join(home.home, 'audit.log');
+    const lines = fs.readFileSync(log, 'utf8').trimEnd().split('\n');
+    fs.writeFileSync(log, `${lines.slice(0, -1).join('\n')}\n`);
+    const db = new Database(path.join(home.home, 'vault.db'));
+    try {
+      assert.equal(db.prepare("DELETE FROM kv WHERE key = 'audit.chain'").run().changes, 1);
+    } finally {
+      db.close();
+    }
+
+    daemon = await startDaemon(home);
+    for (let i = 0; i < 2; i += 1) {
+      const verify = await runCli(home, ['audit', '--verify']);
+      assert.equal(
+        verify.code,
+        1,
+        `--verify must not call a restarted chain intact: ${verify.stdout}${verify.stderr}`,
+      );
+      assert.match(`${verify.stdout}${verify.stderr}`, /saved audit chain failed to authenticate/);
+      // And it keeps saying so after another restart.
+      assert.equal(await daemon.stop(), 0);
+      daemon = await startDaemon(home);
+    }
+    const kept = fs.readdirSync(home.home).filter((f) => f.startsWith('audit.log.orphan-'));
+    assert.ok(kept.length > 0, 'the tampered log is kept aside, not deleted');
+  } finally {
+    await daemon?.stop();
+    home.cleanup();
+  }
 });
