@@ -14,3 +14,14 @@ export class KeywardError extends Error {
     this.status = options?.status;
   }
 }
+
+/** Returns the error for a daemon that cannot be reached at `socketPath`, with how to start one. */
+export function daemonUnavailable(socketPath: string, cause: NodeJS.ErrnoException): KeywardError {
+  const why = cause.code ?? cause.message;
+  return new KeywardError(
+    'DAEMON_UNAVAILABLE',
+    `cannot reach the keyward daemon at ${socketPath} (${why}): is it running? ` +
+      'start it with: keyward daemon (or install the service: keyward service install)',
+    { cause },
+  );
+}

@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isNamedPipe } from '../shared/paths.js';
-import { KeywardError } from './errors.js';
+import { daemonUnavailable, KeywardError } from './errors.js';
 
 /** What the check needs from the system; injectable so tests can play another uid. */
 export interface TrustInputs {
@@ -63,8 +63,9 @@ function checkEntry(target: string, stat: fs.Stats, uid: number, kind: 'socket' 
 
 /**
  * Checks that `socketPath` and its directory belong to this user and are writable by no one
- * else; throws `KeywardError` `FORBIDDEN` naming the path otherwise. A socket that does not
- * exist (yet) passes: connecting to it fails with DAEMON_UNAVAILABLE and sends nothing.
+ * else; throws `KeywardError` `FORBIDDEN` naming the path otherwise. A missing directory or
+ * socket is DAEMON_UNAVAILABLE at once, without connecting: between this check and a connect,
+ * another user could create a missing directory (in /tmp, say) and listen there.
  */
 export function assertTrustedSocket(socketPath: string, inputs: TrustInputs = SYSTEM): void {
   // No file to lstat and no POSIX owner: see the module comment for what guards a pipe.
@@ -73,8 +74,8 @@ export function assertTrustedSocket(socketPath: string, inputs: TrustInputs = SY
   let dirStat: fs.Stats;
   try {
     dirStat = inputs.lstat(dir);
-  } catch {
-    return; // No directory, no socket: the connect fails without sending anything.
+  } catch (error) {
+    throw daemonUnavailable(socketPath, error as NodeJS.ErrnoException);
   }
   if (dirStat.isSymbolicLink()) {
     throw forbidden(
@@ -87,8 +88,8 @@ export function assertTrustedSocket(socketPath: string, inputs: TrustInputs = SY
   let stat: fs.Stats;
   try {
     stat = inputs.lstat(socketPath);
-  } catch {
-    return;
+  } catch (error) {
+    throw daemonUnavailable(socketPath, error as NodeJS.ErrnoException);
   }
   if (stat.isSymbolicLink()) {
     throw forbidden(

@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isErrorCode } from '../shared/errors.js';
 import { API_PREFIX } from '../shared/protocol.js';
-import { KeywardError } from './errors.js';
+import { daemonUnavailable, KeywardError } from './errors.js';
 import { assertTrustedSocket } from './socket-trust.js';
 
 /** Where and how to reach the daemon. */
@@ -61,16 +61,6 @@ const UNREACHABLE = new Set([
   'EPIPE',
   'EAGAIN',
 ]);
-
-function unavailable(socketPath: string, cause: NodeJS.ErrnoException): KeywardError {
-  const why = cause.code ?? cause.message;
-  return new KeywardError(
-    'DAEMON_UNAVAILABLE',
-    `cannot reach the keyward daemon at ${socketPath} (${why}): is it running? ` +
-      'start it with: keyward daemon (or install the service: keyward service install)',
-    { cause },
-  );
-}
 
 /** Connection attempts when the daemon's accept queue is full (EAGAIN), and the first backoff. */
 const BUSY_ATTEMPTS = 9;
@@ -166,7 +156,7 @@ function requestOnce<T>(
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err instanceof KeywardError) reject(err);
-      else if (err.code && UNREACHABLE.has(err.code)) reject(unavailable(options.socketPath, err));
+      else if (err.code && UNREACHABLE.has(err.code)) reject(daemonUnavailable(options.socketPath, err));
       else
         reject(
           new KeywardError('DAEMON_UNAVAILABLE', `talking to the keyward daemon failed: ${err.message}`, {

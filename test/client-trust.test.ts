@@ -211,9 +211,10 @@ test('assertTrustedSocket: the rules, with an injected uid', () => {
   });
   const ok = stat({});
   assert.doesNotThrow(() => assertTrustedSocket('/r/s.sock', inputs(ok, stat({ mode: 0o600 }))));
-  assert.doesNotThrow(
+  assert.throws(
     () => assertTrustedSocket('/r/s.sock', inputs(ok, undefined)),
-    'no socket yet: unreachable',
+    (err: unknown) => err instanceof KeywardError && err.code === 'DAEMON_UNAVAILABLE',
+    'no socket yet: unreachable, without connecting',
   );
   // Readable by others is not a way to intercept; writable is.
   assert.doesNotThrow(() =>
@@ -236,4 +237,22 @@ test('assertTrustedSocket: the rules, with an injected uid', () => {
   assert.doesNotThrow(() =>
     assertTrustedSocket('\\\\.\\pipe\\keyward-me', inputs(stat({ uid: 0 }), undefined)),
   );
+});
+
+test('a missing socket directory or socket is DAEMON_UNAVAILABLE before any connect (another user could create it in between)', () => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'kw-missing-'));
+  fs.chmodSync(base, 0o700);
+  try {
+    for (const socketPath of [path.join(base, 'absent', 'keyward.sock'), path.join(base, 'keyward.sock')]) {
+      assert.throws(
+        () => assertTrustedSocket(socketPath),
+        (err: unknown) =>
+          err instanceof KeywardError &&
+          err.code === 'DAEMON_UNAVAILABLE' &&
+          err.message.includes(socketPath),
+      );
+    }
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+  }
 });
